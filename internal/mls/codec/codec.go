@@ -1,0 +1,131 @@
+// Package codec implements the TLS presentation language as profiled by
+// RFC 9420 §2.1: fixed-width big-endian integers, opaque fixed-length byte
+// strings, and variable-length vectors whose length is a QUIC-style
+// variable-length integer (§2.1.2). It is a thin layer over
+// golang.org/x/crypto/cryptobyte that adds the MLS varint and typed errors.
+//
+// Decoding uses a Decoder with a sticky error: after the first failure every
+// read returns a zero value, so struct decoders read field after field and
+// check Err once, the way bufio.Scanner is used.
+package codec
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Decoding errors. Every error returned by a Decoder wraps exactly one of
+// these, so callers can classify failures with errors.Is.
+var (
+	// ErrTruncated means the input ended before a field was complete.
+	ErrTruncated = errors.New("mls codec: input truncated")
+	// ErrTrailingData means bytes were left over after a complete value.
+	ErrTrailingData = errors.New("mls codec: trailing data")
+	// ErrInvalidVarint means a vector length header used the reserved 0b11
+	// prefix or was not minimally encoded (RFC 9420 §2.1.2).
+	ErrInvalidVarint = errors.New("mls codec: invalid variable-length integer")
+	// ErrInvalidValue means a field held a value outside its allowed range:
+	// an unknown enum, a bad optional marker, a wrong fixed length.
+	ErrInvalidValue = errors.New("mls codec: invalid value")
+)
+
+// MaxVarint is the largest value the MLS varint can carry: 30 bits.
+const MaxVarint = 1<<30 - 1
+
+// Marshaler is implemented by every MLS structure.
+type Marshaler interface {
+	MarshalMLS(b *cryptobyte.Builder)
+}
+
+// Unmarshaler is implemented by every decodable MLS structure. It reads its
+// fields from d; failures are recorded in d (see Decoder.Fail).
+type Unmarshaler interface {
+	UnmarshalMLS(d *Decoder)
+}
+
+// Marshal encodes v. MLS structures cannot fail to encode except for
+// programming errors (a vector longer than MaxVarint), which panic.
+func Marshal(v Marshaler) []byte {
+	var b cryptobyte.Builder
+	v.MarshalMLS(&b)
+	return b.BytesOrPanic()
+}
+
+// MarshalTo appends the encoding of v to dst.
+func MarshalTo(dst []byte, v Marshaler) []byte {
+	b := cryptobyte.NewBuilder(dst)
+	v.MarshalMLS(b)
+	return b.BytesOrPanic()
+}
+
+// Unmarshal decodes exactly one v from data; bytes left over are an error.
+func Unmarshal(data []byte, v Unmarshaler) error {
+	d := NewDecoder(data)
+	v.UnmarshalMLS(d)
+	return d.Finish()
+}
+
+// AddVarint writes n as an MLS variable-length integer in its minimal form.
+func AddVarint(b *cryptobyte.Builder, n int) {
+	switch {
+	case n < 0 || n > MaxVarint:
+		b.SetError(fmt.Errorf("mls codec: length %d does not fit a varint", n))
+	case n < 1<<6:
+		b.AddUint8(uint8(n))
+	case n < 1<<14:
+		b.AddUint16(uint16(n) | 0x4000)
+	default:
+		b.AddUint32(uint32(n) | 0x80000000)
+	}
+}
+
+// AddOpaque writes data as opaque<V>.
+func AddOpaque(b *cryptobyte.Builder, data []byte) {
+	AddVarint(b, len(data))
+	b.AddBytes(data)
+}
+
+// AddVector writes the bytes produced by f as a variable-length vector.
+func AddVector(b *cryptobyte.Builder, f func(b *cryptobyte.Builder)) {
+	var child cryptobyte.Builder
+	f(&child)
+	body, err := child.Bytes()
+	if err != nil {
+		b.SetError(err)
+		return
+	}
+	AddOpaque(b, body)
+}
+
+// AddOptional writes optional<T>: a presence octet, then T when present.
+func AddOptional(b *cryptobyte.Builder, present bool, f func(b *cryptobyte.Builder)) {
+	if !present {
+		b.AddUint8(0)
+		return
+	}
+	b.AddUint8(1)
+	f(b)
+}
+
+// AddBool writes a TLS boolean (one octet, 0 or 1).
+func AddBool(b *cryptobyte.Builder, v bool) {
+	if v {
+		b.AddUint8(1)
+	} else {
+		b.AddUint8(0)
+	}
+}
+
+// VarintSize is the number of octets AddVarint uses for n.
+func VarintSize(n int) int {
+	switch {
+	case n < 1<<6:
+		return 1
+	case n < 1<<14:
+		return 2
+	default:
+		return 4
+	}
+}

@@ -1,0 +1,129 @@
+package codec_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/mlstest"
+)
+
+// TestDeserializationVectors checks the varint header of every case in the
+// working group's deserialization.json, both ways.
+func TestDeserializationVectors(t *testing.T) {
+	var cases []struct {
+		Header mlstest.Hex `json:"vlbytes_header"`
+		Length int         `json:"length"`
+	}
+	mlstest.Load(t, "deserialization.json", &cases)
+	for _, c := range cases {
+		d := codec.NewDecoder(c.Header)
+		if got := d.Varint(); got != c.Length {
+			t.Errorf("header %x: got %d, want %d", []byte(c.Header), got, c.Length)
+		}
+		if err := d.Finish(); err != nil {
+			t.Errorf("header %x: %v", []byte(c.Header), err)
+		}
+		var b cryptobyte.Builder
+		codec.AddVarint(&b, c.Length)
+		if enc := b.BytesOrPanic(); !bytes.Equal(enc, c.Header) {
+			t.Errorf("length %d: encoded %x, want %x", c.Length, enc, []byte(c.Header))
+		}
+	}
+}
+
+func TestVarintRejects(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want error
+	}{
+		{[]byte{0xc0, 0, 0, 0, 0, 0, 0, 1}, codec.ErrInvalidVarint}, // reserved prefix
+		{[]byte{0x40, 0x3f}, codec.ErrInvalidVarint},                // 63 in two bytes
+		{[]byte{0x80, 0x00, 0x3f, 0xff}, codec.ErrInvalidVarint},    // 16383 in four bytes
+		{[]byte{0x40}, codec.ErrTruncated},
+		{[]byte{0x80, 0, 0x40}, codec.ErrTruncated},
+		{nil, codec.ErrTruncated},
+	} {
+		d := codec.NewDecoder(tc.in)
+		d.Varint()
+		if err := d.Err(); !errors.Is(err, tc.want) {
+			t.Errorf("%x: got %v, want %v", tc.in, err, tc.want)
+		}
+	}
+}
+
+type pair struct {
+	A uint16
+	B []byte
+	C []uint32
+	D *uint8
+}
+
+func (p *pair) MarshalMLS(b *cryptobyte.Builder) {
+	b.AddUint16(p.A)
+	codec.AddOpaque(b, p.B)
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, c := range p.C {
+			b.AddUint32(c)
+		}
+	})
+	codec.AddOptional(b, p.D != nil, func(b *cryptobyte.Builder) { b.AddUint8(*p.D) })
+}
+
+func (p *pair) UnmarshalMLS(d *codec.Decoder) {
+	p.A = d.Uint16()
+	p.B = d.Opaque()
+	d.Vector(func(d *codec.Decoder) {
+		for !d.Empty() {
+			p.C = append(p.C, d.Uint32())
+		}
+	})
+	if d.Optional() {
+		v := d.Uint8()
+		p.D = &v
+	}
+}
+
+func TestRoundTripAndErrors(t *testing.T) {
+	seven := uint8(7)
+	in := pair{A: 513, B: bytes.Repeat([]byte{9}, 70), C: []uint32{1, 2, 3}, D: &seven}
+	enc := codec.Marshal(&in)
+	var out pair
+	if err := codec.Unmarshal(enc, &out); err != nil {
+		t.Fatal(err)
+	}
+	if re := codec.Marshal(&out); !bytes.Equal(re, enc) {
+		t.Fatalf("re-encoding differs: %x vs %x", re, enc)
+	}
+	if err := codec.Unmarshal(append(enc, 0), &out); !errors.Is(err, codec.ErrTrailingData) {
+		t.Errorf("trailing byte: got %v", err)
+	}
+	if err := codec.Unmarshal(enc[:len(enc)-1], &out); !errors.Is(err, codec.ErrTruncated) {
+		t.Errorf("truncated: got %v", err)
+	}
+	bad := bytes.Clone(enc)
+	bad[len(bad)-2] = 2 // optional marker
+	if err := codec.Unmarshal(bad, &out); !errors.Is(err, codec.ErrInvalidValue) {
+		t.Errorf("bad optional: got %v", err)
+	}
+	// A vector whose body does not divide into whole elements.
+	bad = []byte{0, 1, 0, 3, 0, 0, 0, 0}
+	if err := codec.Unmarshal(bad, &out); !errors.Is(err, codec.ErrTruncated) {
+		t.Errorf("ragged vector: got %v", err)
+	}
+}
+
+func FuzzDecoder(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 4, 0, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p pair
+		if codec.Unmarshal(data, &p) == nil {
+			if re := codec.Marshal(&p); !bytes.Equal(re, data) {
+				t.Fatalf("decode→encode not identical: %x vs %x", re, data)
+			}
+		}
+	})
+}
