@@ -1,0 +1,178 @@
+package mls_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+)
+
+// build returns the bytes f writes.
+func build(f func(b *cryptobyte.Builder)) []byte {
+	var b cryptobyte.Builder
+	f(&b)
+	return b.BytesOrPanic()
+}
+
+var (
+	testKey  = []byte("0123456789abcdef0123456789abcdef")
+	testCred = mls.Credential{Type: mls.CredentialBasic, Identity: []byte("@alice:example.org|DEVICE")}
+	testCaps = mls.Capabilities{
+		Versions:     []mls.ProtocolVersion{mls.MLS10},
+		CipherSuites: []mls.CipherSuite{mls.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, 0x0a0a},
+		Credentials:  []mls.CredentialType{mls.CredentialBasic},
+	}
+)
+
+// testLeaf returns a syntactically valid leaf node from src.
+func testLeaf(src mls.LeafNodeSource) mls.LeafNode {
+	leaf := mls.LeafNode{
+		EncryptionKey: testKey,
+		SignatureKey:  testKey,
+		Credential:    testCred,
+		Capabilities:  testCaps,
+		Source:        src,
+		Extensions:    mls.Extensions{{Type: 0xff00, Data: []byte{}}},
+		Signature:     []byte("signature"),
+	}
+	switch src {
+	case mls.LeafNodeSourceKeyPackage:
+		leaf.Lifetime = mls.Lifetime{NotBefore: 1, NotAfter: 1 << 40}
+	case mls.LeafNodeSourceCommit:
+		leaf.ParentHash = []byte{}
+	}
+	return leaf
+}
+
+// testKeyPackage returns a syntactically valid key package.
+func testKeyPackage() *mls.KeyPackage {
+	return &mls.KeyPackage{
+		Version:     mls.MLS10,
+		CipherSuite: mls.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
+		InitKey:     testKey,
+		LeafNode:    testLeaf(mls.LeafNodeSourceKeyPackage),
+		Signature:   []byte("signature"),
+	}
+}
+
+// enumCase encodes a structure around one enum value; valid values must
+// decode and round-trip, invalid ones must fail with ErrInvalidValue.
+type enumCase struct {
+	name    string
+	build   func(v uint16) []byte
+	decode  func() wireValue
+	valid   []uint16
+	invalid []uint16
+}
+
+// leafWithSource encodes a leaf node whose source octet is v and which has
+// no lifetime or parent hash, so that only v=update is valid.
+func leafWithSource(v uint16) []byte {
+	return build(func(b *cryptobyte.Builder) {
+		codec.AddOpaque(b, testKey)
+		codec.AddOpaque(b, testKey)
+		testCred.MarshalMLS(b)
+		testCaps.MarshalMLS(b)
+		b.AddUint8(uint8(v))
+		codec.AddVarint(b, 0) // extensions
+		codec.AddOpaque(b, []byte("signature"))
+	})
+}
+
+// credentialOfType encodes a credential of type v whose body is one opaque,
+// valid for basic and, read as an empty certificate list, for x509.
+func credentialOfType(v uint16) []byte {
+	return build(func(b *cryptobyte.Builder) {
+		b.AddUint16(v)
+		codec.AddOpaque(b, nil)
+	})
+}
+
+// nodeOfType encodes a node of type v whose body is a parent node.
+func nodeOfType(v uint16) []byte {
+	return build(func(b *cryptobyte.Builder) {
+		b.AddUint8(uint8(v))
+		(&mls.ParentNode{EncryptionKey: testKey, ParentHash: []byte{}, UnmergedLeaves: []uint32{1, 3}}).MarshalMLS(b)
+	})
+}
+
+func enumCases() []enumCase {
+	return []enumCase{
+		{"CredentialType", credentialOfType, func() wireValue { return new(mls.Credential) }, []uint16{1, 2}, []uint16{0, 3, 0xffff}},
+		{"LeafNodeSource", leafWithSource, func() wireValue { return new(mls.LeafNode) }, []uint16{2}, []uint16{0, 4, 255}},
+		{"NodeType", nodeOfType, func() wireValue { return new(mls.Node) }, []uint16{2}, []uint16{0, 3, 255}},
+		{"optional<Node>", func(v uint16) []byte {
+			return build(func(b *cryptobyte.Builder) {
+				codec.AddVector(b, func(b *cryptobyte.Builder) { b.AddUint8(uint8(v)); b.AddBytes(nodeOfType(2)) })
+			})
+		}, func() wireValue { return new(mls.RatchetTree) }, []uint16{1}, []uint16{2, 255}},
+	}
+}
+
+func TestOutOfRangeEnums(t *testing.T) {
+	for _, c := range enumCases() {
+		for _, v := range c.valid {
+			roundTrip(t, fmt.Sprintf("%s %d", c.name, v), c.build(v), c.decode())
+		}
+		for _, v := range c.invalid {
+			if err := codec.Unmarshal(c.build(v), c.decode()); !errors.Is(err, codec.ErrInvalidValue) {
+				t.Errorf("%s %d: got %v, want ErrInvalidValue", c.name, v, err)
+			}
+		}
+	}
+}
+
+// framingCases are valid encodings with a fresh destination each.
+func framingCases() []struct {
+	name   string
+	data   []byte
+	decode func() wireValue
+} {
+	tree := mls.RatchetTree{{Leaf: ptr(testLeaf(mls.LeafNodeSourceCommit))}, {}, {Leaf: ptr(testLeaf(mls.LeafNodeSourceUpdate))}}
+	return []struct {
+		name   string
+		data   []byte
+		decode func() wireValue
+	}{
+		{"KeyPackage", codec.Marshal(testKeyPackage()), func() wireValue { return new(mls.KeyPackage) }},
+		{"RatchetTree", codec.Marshal(tree), func() wireValue { return new(mls.RatchetTree) }},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestTruncatedAndTrailing cuts valid encodings at every length and appends
+// a byte to them.
+func TestTruncatedAndTrailing(t *testing.T) {
+	for _, c := range framingCases() {
+		roundTrip(t, c.name, c.data, c.decode())
+		for n := range len(c.data) {
+			if err := codec.Unmarshal(c.data[:n], c.decode()); !errors.Is(err, codec.ErrTruncated) {
+				t.Fatalf("%s cut to %d of %d bytes: got %v, want ErrTruncated", c.name, n, len(c.data), err)
+			}
+		}
+		if err := codec.Unmarshal(append(c.data, 0), c.decode()); !errors.Is(err, codec.ErrTrailingData) {
+			t.Errorf("%s with a trailing byte: got %v, want ErrTrailingData", c.name, err)
+		}
+	}
+}
+
+// TestBadVarint re-encodes the first length of a key package (the init key's,
+// right after version and cipher suite) non-minimally and with the reserved
+// prefix.
+func TestBadVarint(t *testing.T) {
+	good := codec.Marshal(testKeyPackage())
+	if good[4] != byte(len(testKey)) {
+		t.Fatalf("unexpected layout: %x", good[:5])
+	}
+	for _, header := range [][]byte{{0x40, byte(len(testKey))}, {0x80, 0, 0, byte(len(testKey))}, {0xc0 | byte(len(testKey))}} {
+		bad := append(append(append([]byte{}, good[:4]...), header...), good[5:]...)
+		if err := codec.Unmarshal(bad, new(mls.KeyPackage)); !errors.Is(err, codec.ErrInvalidVarint) {
+			t.Errorf("header %x: got %v, want ErrInvalidVarint", header, err)
+		}
+	}
+}
