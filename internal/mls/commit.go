@@ -62,3 +62,74 @@ func (p *UpdatePath) UnmarshalMLS(d *codec.Decoder) {
 	p.LeafNode.UnmarshalMLS(d)
 	p.Nodes = readList[UpdatePathNode](d)
 }
+
+// ProposalOrRefType tells an inline proposal from a reference to one sent
+// earlier (RFC 9420 §12.4).
+type ProposalOrRefType uint8
+
+// ProposalOrRef types of RFC 9420 §12.4.
+const (
+	ProposalOrRefProposal  ProposalOrRefType = 1
+	ProposalOrRefReference ProposalOrRefType = 2
+)
+
+var proposalOrRefTypeNames = []string{1: "proposal", 2: "reference"}
+
+func (t ProposalOrRefType) String() string {
+	return enumName("ProposalOrRefType", proposalOrRefTypeNames, t)
+}
+
+// ProposalOrRef is one proposal a commit covers (RFC 9420 §12.4): Proposal
+// when Type is proposal, Reference (a ProposalRef, §5.2) when it is
+// reference.
+type ProposalOrRef struct {
+	Type      ProposalOrRefType
+	Proposal  Proposal
+	Reference []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (p *ProposalOrRef) MarshalMLS(b *cryptobyte.Builder) {
+	b.AddUint8(uint8(p.Type))
+	switch p.Type {
+	case ProposalOrRefProposal:
+		p.Proposal.MarshalMLS(b)
+	case ProposalOrRefReference:
+		codec.AddOpaque(b, p.Reference)
+	default:
+		b.SetError(errUnencodable("proposal or reference", p.Type))
+	}
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (p *ProposalOrRef) UnmarshalMLS(d *codec.Decoder) {
+	*p = ProposalOrRef{Type: checkEnum(d, ProposalOrRefType(d.Uint8()), ProposalOrRefReference)}
+	switch p.Type {
+	case ProposalOrRefProposal:
+		p.Proposal.UnmarshalMLS(d)
+	case ProposalOrRefReference:
+		p.Reference = d.Opaque()
+	}
+}
+
+// Commit applies proposals and, with Path, refreshes the committer's keys
+// (RFC 9420 §12.4).
+type Commit struct {
+	Proposals []ProposalOrRef
+	Path      *UpdatePath
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (c *Commit) MarshalMLS(b *cryptobyte.Builder) {
+	addList(b, c.Proposals)
+	codec.AddOptional(b, c.Path != nil, func(b *cryptobyte.Builder) { c.Path.MarshalMLS(b) })
+}
+
+// UnmarshalMLS implements codec.Unmarshaler.
+func (c *Commit) UnmarshalMLS(d *codec.Decoder) {
+	c.Proposals = readList[ProposalOrRef](d)
+	c.Path = nil
+	if d.Optional() {
+		c.Path = readNew[UpdatePath](d)
+	}
+}

@@ -74,7 +74,10 @@ func (l Extensions) Has(t ExtensionType) bool {
 // Decode finds the extension of content's type and decodes its data into
 // content. It reports whether the extension was present; a present extension
 // whose data does not decode exactly is an error.
-func (l Extensions) Decode(content ExtensionContent) (found bool, err error) {
+func (l Extensions) Decode(content interface {
+	ExtensionContent
+	codec.Unmarshaler
+}) (found bool, err error) {
 	data, ok := l.Find(content.ExtensionType())
 	if !ok {
 		return false, nil
@@ -82,10 +85,10 @@ func (l Extensions) Decode(content ExtensionContent) (found bool, err error) {
 	return true, codec.Unmarshal(data, content)
 }
 
-// ExtensionContent is the typed data of a known extension type.
+// ExtensionContent is the typed data of a known extension type. The types
+// of this package that implement it also decode, through a pointer.
 type ExtensionContent interface {
 	codec.Marshaler
-	codec.Unmarshaler
 	ExtensionType() ExtensionType
 }
 

@@ -127,3 +127,13 @@ func readUint16s[T ~uint16](d *codec.Decoder) []T {
 func errUnencodable(what string, v fmt.Stringer) error {
 	return fmt.Errorf("mls: cannot encode %s of %v", what, v)
 }
+
+// readNew decodes a new T.
+func readNew[T any, P interface {
+	*T
+	codec.Unmarshaler
+}](d *codec.Decoder) P {
+	v := P(new(T))
+	v.UnmarshalMLS(d)
+	return v
+}

@@ -90,11 +90,9 @@ func (n *Node) UnmarshalMLS(d *codec.Decoder) {
 	*n = Node{}
 	switch checkEnum(d, NodeType(d.Uint8()), NodeTypeParent) {
 	case NodeTypeLeaf:
-		n.Leaf = new(LeafNode)
-		n.Leaf.UnmarshalMLS(d)
+		n.Leaf = readNew[LeafNode](d)
 	case NodeTypeParent:
-		n.Parent = new(ParentNode)
-		n.Parent.UnmarshalMLS(d)
+		n.Parent = readNew[ParentNode](d)
 	}
 }
 

@@ -3,6 +3,7 @@ package mls_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -123,9 +124,8 @@ func loadPassiveClients(t *testing.T) map[string][]passiveClientCase {
 	return files
 }
 
-// TestKeyPackageVectors decodes the key packages of the passive-client and
-// welcome vectors. They are MLSMessages; the 4-byte header (version mls10,
-// wire format mls_key_package) is checked here and the rest is a KeyPackage.
+// TestKeyPackageVectors decodes the key packages of the welcome and
+// passive-client vectors, which are MLSMessages.
 func TestKeyPackageVectors(t *testing.T) {
 	var welcome []struct {
 		KeyPackage mlstest.Hex `json:"key_package"`
@@ -144,20 +144,56 @@ func TestKeyPackageVectors(t *testing.T) {
 	for name, kps := range all {
 		for i, kp := range kps {
 			what := fmt.Sprintf("%s[%d]", name, i)
-			if !bytes.HasPrefix(kp, []byte{0, 1, 0, 5}) {
-				t.Errorf("%s: not an mls_key_package MLSMessage: %x", what, kp[:4])
+			var m mls.MLSMessage
+			if !roundTrip(t, what, kp, &m) {
 				continue
 			}
-			var k mls.KeyPackage
-			if roundTrip(t, what, kp[4:], &k) {
-				n++
-				if k.LeafNode.Source != mls.LeafNodeSourceKeyPackage {
-					t.Errorf("%s: leaf source %v", what, k.LeafNode.Source)
-				}
+			if m.KeyPackage == nil {
+				t.Errorf("%s: wire format %v", what, m.WireFormat)
+				continue
 			}
+			if m.KeyPackage.LeafNode.Source != mls.LeafNodeSourceKeyPackage {
+				t.Errorf("%s: leaf source %v", what, m.KeyPackage.LeafNode.Source)
+				continue
+			}
+			n++
 		}
 	}
 	if n != 7+56+91+1 {
 		t.Errorf("decoded %d key packages, want %d", n, 7+56+91+1)
+	}
+}
+
+// TestPassiveClientMessages decodes the Welcome, and every proposal and
+// commit of every epoch, of the passive-client vectors.
+func TestPassiveClientMessages(t *testing.T) {
+	framed := []mls.WireFormat{mls.WireFormatPublicMessage, mls.WireFormatPrivateMessage}
+	welcome := []mls.WireFormat{mls.WireFormatWelcome}
+	counts := map[mls.ContentType]int{}
+	check := func(what string, data []byte, wfs []mls.WireFormat, ct mls.ContentType) {
+		var m mls.MLSMessage
+		if !roundTrip(t, what, data, &m) {
+			return
+		}
+		if !slices.Contains(wfs, m.WireFormat) || m.ContentType() != ct {
+			t.Errorf("%s: wire format %v content type %v, want %v %v", what, m.WireFormat, m.ContentType(), wfs, ct)
+			return
+		}
+		counts[ct]++
+	}
+	for name, cases := range loadPassiveClients(t) {
+		for i, c := range cases {
+			check(fmt.Sprintf("%s[%d] welcome", name, i), c.Welcome, welcome, 0)
+			for e, epoch := range c.Epochs {
+				for j, p := range epoch.Proposals {
+					check(fmt.Sprintf("%s[%d] epoch %d proposal %d", name, i, e, j), p, framed, mls.ContentProposal)
+				}
+				check(fmt.Sprintf("%s[%d] epoch %d commit", name, i, e), epoch.Commit, framed, mls.ContentCommit)
+			}
+		}
+	}
+	t.Logf("decoded %d welcomes, %d proposals, %d commits", counts[0], counts[mls.ContentProposal], counts[mls.ContentCommit])
+	if counts[0] != 56+91+1 || counts[mls.ContentCommit] != 382 {
+		t.Errorf("decoded %d welcomes and %d commits, want %d and 382", counts[0], counts[mls.ContentCommit], 56+91+1)
 	}
 }
