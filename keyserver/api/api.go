@@ -4,6 +4,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -17,6 +18,39 @@ type Capabilities struct {
 	Extensions  []uint16
 	Proposals   []uint16
 	Credentials []uint16
+}
+
+// RFC 9420 §7.2 calls extension types 1..5 (application_id ..
+// external_senders) and proposal types 1..7 (add .. group_context_extensions)
+// "default": every client supports them and MUST NOT list them in its
+// capabilities. Credential types have no defaults.
+const (
+	maxDefaultExtensionType = 0x0005
+	maxDefaultProposalType  = 0x0007
+)
+
+// IsDefaultExtension reports whether extension type t is a default one.
+func IsDefaultExtension(t uint16) bool { return t >= 1 && t <= maxDefaultExtensionType }
+
+// IsDefaultProposal reports whether proposal type t is a default one.
+func IsDefaultProposal(t uint16) bool { return t >= 1 && t <= maxDefaultProposalType }
+
+// Supports reports whether a leaf with capabilities c meets required
+// (a required_capabilities extension, RFC 9420 §11.1): every required type
+// is listed in c or is a default one.
+func (c Capabilities) Supports(required Capabilities) bool {
+	return supportsAll(c.Extensions, required.Extensions, IsDefaultExtension) &&
+		supportsAll(c.Proposals, required.Proposals, IsDefaultProposal) &&
+		supportsAll(c.Credentials, required.Credentials, func(uint16) bool { return false })
+}
+
+func supportsAll(listed, required []uint16, isDefault func(uint16) bool) bool {
+	for _, t := range required {
+		if !isDefault(t) && !slices.Contains(listed, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // KeyPackage is a validated KeyPackage of one device, as stored.

@@ -58,7 +58,7 @@ func benchmarkMLSClaims(b *testing.B, conMan *sqlutil.Connections, opts *config.
 			Data:         randomBytes(300), // about a suite 1 KeyPackage
 		}
 	}
-	if err := db.StoreKeyPackages(ctx, kps); err != nil {
+	if _, err := db.StoreKeyPackages(ctx, kps); err != nil {
 		b.Fatal(err)
 	}
 	runClaimers(b, func() (string, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/keyserver/api"
 	"github.com/matrix-org/dendrite/msc4244/keyserver/storage"
+	"github.com/matrix-org/dendrite/msc4244/keyserver/storage/tables"
 )
 
 const (
@@ -55,7 +58,7 @@ func keyPackage(keyID string, suite uint16, lastResort bool) api.KeyPackage {
 
 func mustStore(t *testing.T, db storage.Database, kps ...api.KeyPackage) {
 	t.Helper()
-	if err := db.StoreKeyPackages(context.Background(), kps); err != nil {
+	if _, err := db.StoreKeyPackages(context.Background(), kps); err != nil {
 		t.Fatalf("StoreKeyPackages: %v", err)
 	}
 }
@@ -194,12 +197,15 @@ func TestUploadIsAllOrNothing(t *testing.T) {
 		ctx := context.Background()
 		mustStore(t, db, keyPackage("A", suite1, false))
 		// The same content again is accepted and stored once.
-		mustStore(t, db, keyPackage("A", suite1, false), keyPackage("B", suite1, false))
+		stored, err := db.StoreKeyPackages(ctx, []api.KeyPackage{keyPackage("A", suite1, false), keyPackage("B", suite1, false)})
+		if err != nil || !slices.Equal(stored, []string{"B"}) {
+			t.Fatalf("StoreKeyPackages = %v, %v; want [B]", stored, err)
+		}
 		wantCounts(t, db, now, api.KeyPackageCounts{OneTime: 2})
 
 		changed := keyPackage("A", suite1, false)
 		changed.Data = []byte("other")
-		err := db.StoreKeyPackages(ctx, []api.KeyPackage{keyPackage("C", suite1, false), changed, keyPackage("D", suite1, true)})
+		_, err = db.StoreKeyPackages(ctx, []api.KeyPackage{keyPackage("C", suite1, false), changed, keyPackage("D", suite1, true)})
 		var conflict *api.KeyIDConflictError
 		if !errors.As(err, &conflict) || conflict.KeyID != "A" {
 			t.Fatalf("StoreKeyPackages = %v, want a conflict on A", err)
@@ -220,6 +226,10 @@ func TestDeleteDeviceKeyPackages(t *testing.T) {
 		other := keyPackage("X", suite1, false)
 		other.DeviceID = "OTHER"
 		mustStore(t, db, keyPackage("A", suite1, false), keyPackage("LR", suite1, true), other)
+		if err := db.DeleteKeyPackages(ctx, alice, device, []string{"A", "unknown"}); err != nil {
+			t.Fatal(err)
+		}
+		wantCounts(t, db, now, api.KeyPackageCounts{LastResort: true})
 		if err := db.DeleteDeviceKeyPackages(ctx, alice, []string{device}); err != nil {
 			t.Fatal(err)
 		}
@@ -292,5 +302,46 @@ func TestConcurrentClaimsHandOutEachOnce(t *testing.T) {
 		}
 		wantClaimed(t, claim(t, db, now, api.Capabilities{}, suite1), "LR", true)
 		wantCounts(t, db, now, api.KeyPackageCounts{LastResort: true})
+	})
+}
+
+// TestCapabilitiesPatternAgreesWithSupports checks, in each database's
+// LIKE, that the stored capabilities match a requirement's pattern exactly
+// when api.Capabilities.Supports says the leaf meets the requirement.
+func TestCapabilitiesPatternAgreesWithSupports(t *testing.T) {
+	withDatabases(t.Run, func(t *testing.T, conMan *sqlutil.Connections, opts *config.DatabaseOptions) {
+		db, _, err := conMan.Connection(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		// Few distinct types, so that overlaps and defaults are common.
+		types := func(most int) []uint16 {
+			out := make([]uint16, rng.IntN(most+1))
+			for i := range out {
+				out[i] = []uint16{1, 3, 5, 7, 8, 10, 0xf001, 0xfffe}[rng.IntN(8)]
+			}
+			return out
+		}
+		caps := func(most int) api.Capabilities {
+			return api.Capabilities{Extensions: types(most), Proposals: types(most), Credentials: types(most)}
+		}
+		matches := 0
+		for range 500 {
+			leaf, required := caps(5), caps(1)
+			var like bool
+			if err := db.QueryRow("SELECT $1 LIKE $2", tables.EncodeCapabilities(leaf), tables.CapabilitiesPattern(required)).Scan(&like); err != nil {
+				t.Fatal(err)
+			}
+			if like != leaf.Supports(required) {
+				t.Fatalf("leaf %+v, required %+v: LIKE says %v, Supports says %v", leaf, required, like, !like)
+			}
+			if like {
+				matches++
+			}
+		}
+		if matches < 100 || matches > 400 {
+			t.Fatalf("%d of 500 random pairs match: the test explores too little", matches)
+		}
 	})
 }

@@ -40,18 +40,19 @@ func NewDatabase(
 	return &Database{DB: db, Writer: writer, KeyPackages: keyPackages}, nil
 }
 
-// StoreKeyPackages stores all of kps or none of them. Uploading a key id
-// the device already has is a no-op when the content is the same and a
-// *api.KeyIDConflictError otherwise.
-func (d *Database) StoreKeyPackages(ctx context.Context, kps []api.KeyPackage) error {
-	return d.Writer.Do(d.DB, nil, func(txn *sql.Tx) error {
+// StoreKeyPackages stores all of kps or none of them, and returns the key
+// ids it stored. Uploading a key id the device already has is a no-op when
+// the content is the same and a *api.KeyIDConflictError otherwise.
+func (d *Database) StoreKeyPackages(ctx context.Context, kps []api.KeyPackage) (stored []string, err error) {
+	err = d.Writer.Do(d.DB, nil, func(txn *sql.Tx) error {
 		for i := range kps {
 			kp := &kps[i]
 			inserted, err := d.KeyPackages.InsertKeyPackage(ctx, txn, kp)
-			if err != nil || inserted {
-				if err != nil {
-					return err
-				}
+			if err != nil {
+				return err
+			}
+			if inserted {
+				stored = append(stored, kp.KeyID)
 				continue
 			}
 			existing, err := d.KeyPackages.SelectKeyPackageData(ctx, txn, kp.UserID, kp.DeviceID, kp.KeyID)
@@ -64,6 +65,10 @@ func (d *Database) StoreKeyPackages(ctx context.Context, kps []api.KeyPackage) e
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
 }
 
 // KeyPackageCounts counts a device's KeyPackages that are valid at now.
@@ -111,6 +116,18 @@ func (d *Database) DeleteExpiredKeyPackages(ctx context.Context, now time.Time) 
 		return err
 	})
 	return n, err
+}
+
+// DeleteKeyPackages removes the given key ids of a device.
+func (d *Database) DeleteKeyPackages(ctx context.Context, userID, deviceID string, keyIDs []string) error {
+	return d.Writer.Do(d.DB, nil, func(txn *sql.Tx) error {
+		for _, keyID := range keyIDs {
+			if err := d.KeyPackages.DeleteKeyPackage(ctx, txn, userID, deviceID, keyID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // DeleteDeviceKeyPackages removes every KeyPackage of the given devices.

@@ -19,41 +19,31 @@ import (
 // begin at a comma, so a token never matches across a boundary, and sorted
 // sets match as subsequences exactly when one contains the other.
 
-// defaultExtensionTypes and defaultProposalTypes are the types RFC 9420
-// §7.2 calls "default": every client supports them and MUST NOT list them in
-// its capabilities, so a requirement for them is met by every leaf.
-// Extensions 1..5 (application_id .. external_senders), proposals 1..7
-// (add .. group_context_extensions). Credential types have no defaults.
-const (
-	maxDefaultExtensionType = 0x0005
-	maxDefaultProposalType  = 0x0007
-)
-
 // EncodeCapabilities returns the stored form of a leaf's capabilities.
 func EncodeCapabilities(c api.Capabilities) string {
 	return strings.Join(tokens(c, false), "")
 }
 
 // CapabilitiesPattern returns the LIKE pattern matching every stored
-// capabilities string that supports all of required, default types being
-// supported by every leaf.
+// capabilities string that supports all of required (as
+// api.Capabilities.Supports decides: default types need not be listed).
 func CapabilitiesPattern(required api.Capabilities) string {
 	return "%" + strings.Join(tokens(required, true), "%") + "%"
 }
 
 func tokens(c api.Capabilities, skipDefaults bool) []string {
 	var out []string
-	add := func(kind byte, types []uint16, maxDefault uint16) {
+	add := func(kind byte, types []uint16, isDefault func(uint16) bool) {
 		for _, t := range types {
-			if skipDefaults && t >= 1 && t <= maxDefault {
+			if skipDefaults && isDefault(t) {
 				continue
 			}
 			out = append(out, fmt.Sprintf(",%c%05d", kind, t))
 		}
 	}
-	add('c', c.Credentials, 0)
-	add('e', c.Extensions, maxDefaultExtensionType)
-	add('p', c.Proposals, maxDefaultProposalType)
+	add('c', c.Credentials, func(uint16) bool { return false })
+	add('e', c.Extensions, api.IsDefaultExtension)
+	add('p', c.Proposals, api.IsDefaultProposal)
 	slices.Sort(out)
 	return slices.Compact(out)
 }

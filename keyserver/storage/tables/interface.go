@@ -31,6 +31,8 @@ type KeyPackages interface {
 	// DeleteExpiredKeyPackages removes every KeyPackage whose lifetime
 	// ended before now and returns how many it removed.
 	DeleteExpiredKeyPackages(ctx context.Context, txn *sql.Tx, now int64) (int64, error)
+	// DeleteKeyPackage removes one key id of a device.
+	DeleteKeyPackage(ctx context.Context, txn *sql.Tx, userID, deviceID, keyID string) error
 	// DeleteDeviceKeyPackages removes every KeyPackage of a device.
 	DeleteDeviceKeyPackages(ctx context.Context, txn *sql.Tx, userID, deviceID string) error
 }

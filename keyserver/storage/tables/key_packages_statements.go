@@ -53,6 +53,9 @@ const (
 	deleteExpiredKeyPackagesSQL = "" +
 		"DELETE FROM keyserver_mls_key_packages WHERE not_after < $1"
 
+	deleteKeyPackageSQL = "" +
+		"DELETE FROM keyserver_mls_key_packages WHERE user_id = $1 AND device_id = $2 AND key_id = $3"
+
 	deleteDeviceKeyPackagesSQL = "" +
 		"DELETE FROM keyserver_mls_key_packages WHERE user_id = $1 AND device_id = $2"
 )
@@ -64,6 +67,7 @@ type keyPackagesStatements struct {
 	deleteOneTimeStmt    *sql.Stmt
 	selectLastResortStmt *sql.Stmt
 	deleteExpiredStmt    *sql.Stmt
+	deleteStmt           *sql.Stmt
 	deleteDeviceStmt     *sql.Stmt
 }
 
@@ -81,6 +85,7 @@ func NewKeyPackagesTable(db *sql.DB, dialect KeyPackagesDialect) (KeyPackages, e
 		{&s.deleteOneTimeStmt, fmt.Sprintf(deleteOneTimeKeyPackageSQL, dialect.ClaimLock)},
 		{&s.selectLastResortStmt, selectLastResortKeyPackageSQL},
 		{&s.deleteExpiredStmt, deleteExpiredKeyPackagesSQL},
+		{&s.deleteStmt, deleteKeyPackageSQL},
 		{&s.deleteDeviceStmt, deleteDeviceKeyPackagesSQL},
 	}.Prepare(db)
 }
@@ -125,6 +130,11 @@ func (s *keyPackagesStatements) DeleteExpiredKeyPackages(ctx context.Context, tx
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+func (s *keyPackagesStatements) DeleteKeyPackage(ctx context.Context, txn *sql.Tx, userID, deviceID, keyID string) error {
+	_, err := sqlutil.TxStmtContext(ctx, txn, s.deleteStmt).ExecContext(ctx, userID, deviceID, keyID)
+	return err
 }
 
 func (s *keyPackagesStatements) DeleteDeviceKeyPackages(ctx context.Context, txn *sql.Tx, userID, deviceID string) error {
