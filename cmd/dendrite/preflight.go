@@ -38,9 +38,9 @@ func preflight(cfg *config.Dendrite, addrs listeners) error {
 			}
 		}
 	}
-	for _, ds := range databases(cfg) {
-		if err := checkDatabase(ds); err != nil {
-			return fmt.Errorf("database %s: %w", redact(ds), err)
+	for _, db := range databases(cfg) {
+		if err := checkDatabase(db); err != nil {
+			return fmt.Errorf("database %s: %w", redact(db.ConnectionString), err)
 		}
 	}
 	for _, dir := range workDirs(cfg) {
@@ -62,50 +62,73 @@ func checkListen(address string) error {
 	return l.Close()
 }
 
-// databases returns each distinct connection string of the configuration.
-// Components without their own connection string use the global one, which
-// cfg.Verify has already required in that case.
-func databases(cfg *config.Dendrite) []config.DataSource {
-	all := []config.DataSource{
-		cfg.Global.DatabaseOptions.ConnectionString,
-		cfg.FederationAPI.Database.ConnectionString,
-		cfg.KeyServer.Database.ConnectionString,
-		cfg.MediaAPI.Database.ConnectionString,
-		cfg.RelayAPI.Database.ConnectionString,
-		cfg.RoomServer.Database.ConnectionString,
-		cfg.SyncAPI.Database.ConnectionString,
-		cfg.UserAPI.AccountDatabase.ConnectionString,
+// databases returns the settings of each distinct database of the
+// configuration. Components without their own connection string use the
+// global one, which cfg.Verify has already required in that case.
+func databases(cfg *config.Dendrite) []*config.DatabaseOptions {
+	all := []*config.DatabaseOptions{
+		&cfg.Global.DatabaseOptions,
+		&cfg.FederationAPI.Database,
+		&cfg.KeyServer.Database,
+		&cfg.MediaAPI.Database,
+		&cfg.RelayAPI.Database,
+		&cfg.RoomServer.Database,
+		&cfg.SyncAPI.Database,
+		&cfg.UserAPI.AccountDatabase,
 	}
 	if len(cfg.MSCs.MSCs) > 0 {
-		all = append(all, cfg.MSCs.Database.ConnectionString)
+		all = append(all, &cfg.MSCs.Database)
 	}
 	seen := map[config.DataSource]bool{"": true}
-	var distinct []config.DataSource
-	for _, ds := range all {
-		if !seen[ds] {
-			seen[ds] = true
-			distinct = append(distinct, ds)
+	var distinct []*config.DatabaseOptions
+	for _, db := range all {
+		if !seen[db.ConnectionString] {
+			seen[db.ConnectionString] = true
+			distinct = append(distinct, db)
 		}
 	}
 	return distinct
 }
 
-func checkDatabase(ds config.DataSource) error {
-	if ds.IsSQLite() {
-		path, err := sqlutil.ParseFileURI(ds)
+func checkDatabase(opts *config.DatabaseOptions) error {
+	if opts.ConnectionString.IsSQLite() {
+		path, err := sqlutil.ParseFileURI(opts.ConnectionString)
 		if err != nil {
 			return err
 		}
 		return checkSQLiteFile(path)
 	}
-	db, err := sql.Open("postgres", string(ds))
+	db, err := sql.Open("postgres", string(opts.ConnectionString))
 	if err != nil {
 		return err
 	}
 	defer db.Close() // nolint: errcheck
 	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
-	return db.PingContext(ctx)
+	if err = db.PingContext(ctx); err != nil {
+		return err
+	}
+	return checkConnectionLimit(ctx, db, opts.MaxOpenConns())
+}
+
+// checkConnectionLimit refuses max_open_conns above what Postgres allows
+// ordinary users, as Dendrite's storage does later (with a panic), unless
+// --skip-db-sanity is given.
+func checkConnectionLimit(ctx context.Context, db *sql.DB, maxOpen int) error {
+	if skip, err := dendriteFlag("skip-db-sanity"); err != nil || skip == "true" {
+		return err
+	}
+	var allowed int
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT setting::integer FROM pg_settings WHERE name = 'max_connections') -
+		(SELECT setting::integer FROM pg_settings WHERE name = 'superuser_reserved_connections')`).Scan(&allowed)
+	if err != nil {
+		return fmt.Errorf("reading the connection limit: %w", err)
+	}
+	if maxOpen > allowed {
+		return fmt.Errorf("max_open_conns is %d but Postgres allows %d connections (raise max_connections, lower max_open_conns, or pass --skip-db-sanity)", maxOpen, allowed)
+	}
+	return nil
 }
 
 // checkSQLiteFile checks that the database file can be opened for writing,

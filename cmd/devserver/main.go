@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,7 +45,12 @@ func main() {
 	database := flag.String("database", "", "A Postgres connection string used when first generating the configuration (default: SQLite files in the data folder)")
 	flag.Parse()
 
-	code, err := run(*binary, *caDir, hsprocess.NodeOptions{
+	// Catch Ctrl-C from here on, so that the server is always stopped
+	// through Stop and this process reports how it ended.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+
+	code, err := run(signals, os.Stdout, *binary, *caDir, hsprocess.NodeOptions{
 		Dir:         *data,
 		HTTPPort:    *port,
 		HTTPSPort:   *httpsPort,
@@ -57,22 +63,22 @@ func main() {
 	os.Exit(code)
 }
 
-// run prepares and starts the server and returns the exit code to use.
-func run(binary, caDir string, o hsprocess.NodeOptions) (int, error) {
+// run prepares and starts the server, reports progress on out, stops the
+// server when a signal arrives and returns the exit code to use.
+func run(signals <-chan os.Signal, out io.Writer, binary, caDir string, o hsprocess.NodeOptions) (int, error) {
 	var err error
 	if o.CA, err = devtls.LoadOrCreateCA(caDir); err != nil {
 		return 1, fmt.Errorf("certificate authority in %s: %w", caDir, err)
 	}
-	// Catch Ctrl-C from here on, so that the server is always stopped
-	// through Stop and this process reports how it ended.
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-
 	node, err := hsprocess.Prepare(o)
 	if err != nil {
 		return 1, err
 	}
-	fmt.Printf("server name: %s\nconfig: %s\nlogs: %s\n", node.ServerName, relative(node.ConfigPath), relative(node.LogPath()))
+	state := "reused"
+	if node.Created {
+		state = "generated"
+	}
+	fmt.Fprintf(out, "server name: %s\nconfig: %s (%s)\nlogs: %s\n", node.ServerName, relative(node.ConfigPath), state, relative(node.LogPath()))
 	proc, err := node.Start(binary)
 	if err != nil {
 		return 1, err
@@ -88,7 +94,7 @@ func run(binary, caDir string, o hsprocess.NodeOptions) (int, error) {
 			_ = proc.Kill()
 			return 1, err
 		}
-		fmt.Printf("ready: %s\n", node.ClientURL())
+		fmt.Fprintf(out, "ready: %s\n", node.ClientURL())
 	case <-signals:
 		cancel()
 		return 1, proc.Stop(stopGrace)

@@ -45,6 +45,8 @@ type Node struct {
 	CA         *devtls.CA
 	ConfigPath string
 	Config     *config.Dendrite
+	// Created tells whether Prepare wrote the configuration (false: reused).
+	Created bool
 }
 
 // NodeOptions describe a homeserver to prepare.
@@ -93,6 +95,7 @@ func Prepare(o NodeOptions) (*Node, error) {
 		CA:         o.CA,
 		ConfigPath: res.Path,
 		Config:     res.Config,
+		Created:    res.Created,
 	}, nil
 }
 
