@@ -123,7 +123,12 @@ type Process struct {
 }
 
 // Start runs binary for the node, appending its output to the node's log.
+// The process runs in the data folder.
 func (n *Node) Start(binary string) (*Process, error) {
+	binary, err := filepath.Abs(binary)
+	if err != nil {
+		return nil, err
+	}
 	log, err := os.OpenFile(n.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
