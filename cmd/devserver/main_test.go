@@ -21,12 +21,17 @@ import (
 // What `make run` does, twice on one data folder: the first run generates
 // the configuration and keys, the second reuses them; both serve
 // /_matrix/client/versions once "ready" is printed, and stop on SIGTERM.
+// Paths are relative to the working directory, as make passes them.
 func TestRunGeneratesThenReuses(t *testing.T) {
-	binary := harness.Binary(t)
 	dir := t.TempDir()
+	binary, err := filepath.Rel(dir, harness.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
 	ports := harness.FreePorts(t, 2)
-	opts := hsprocess.NodeOptions{Dir: filepath.Join(dir, "data"), HTTPPort: ports[0], HTTPSPort: ports[1]}
-	caDir := filepath.Join(dir, "devca")
+	opts := hsprocess.NodeOptions{Dir: "data", HTTPPort: ports[0], HTTPSPort: ports[1]}
+	caDir := "devca"
 	keyPath := filepath.Join(opts.Dir, devconfig.KeyFile)
 
 	var firstKey []byte

@@ -35,8 +35,8 @@ const validity = 10 * 365 * 24 * time.Hour
 
 // CA is a certificate authority kept as two PEM files in one folder.
 type CA struct {
-	// CertPath is the authority's certificate: the file to give a process
-	// as SSL_CERT_FILE.
+	// CertPath is the absolute path of the authority's certificate: the
+	// file to give a process as SSL_CERT_FILE.
 	CertPath string
 	cert     *x509.Certificate
 	key      crypto.Signer
@@ -45,6 +45,10 @@ type CA struct {
 // LoadOrCreateCA loads the authority kept in dir, creating the folder and
 // the authority first when they do not exist.
 func LoadOrCreateCA(dir string) (*CA, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	certPath := filepath.Join(dir, CACertFile)
 	keyPath := filepath.Join(dir, CAKeyFile)
 	ca, err := loadCA(certPath, keyPath)

@@ -45,6 +45,19 @@ func TestServerCertificateVerifiesOverTLS(t *testing.T) {
 	}
 }
 
+// The certificate path handed to processes as SSL_CERT_FILE must not depend
+// on their working directory.
+func TestCertPathIsAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ca, err := LoadOrCreateCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(ca.CertPath) {
+		t.Fatalf("CertPath %q is relative", ca.CertPath)
+	}
+}
+
 func TestFilesAreReused(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := LoadOrCreateCA(dir)
