@@ -1,0 +1,17 @@
+package postgres
+
+const roomsSchema = `
+-- The MLS rooms this server is the Delivery Service of (MSC4244), one row
+-- each: the group's current epoch and public state.
+CREATE TABLE IF NOT EXISTS mlsds_rooms (
+	room_id TEXT PRIMARY KEY,
+	epoch BIGINT NOT NULL,
+	-- The group's public state, serialised by the DS's group view.
+	group_state BYTEA NOT NULL,
+	-- The latest GroupInfo (an encoded MLSMessage), served for joins and
+	-- recovery.
+	group_info BYTEA NOT NULL,
+	-- Remove proposals the next commit must include; empty when none.
+	pending_removals BYTEA NOT NULL
+);
+`

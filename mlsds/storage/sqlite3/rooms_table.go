@@ -1,0 +1,17 @@
+package sqlite3
+
+const roomsSchema = `
+-- The MLS rooms this server is the Delivery Service of (MSC4244), one row
+-- each: the group's current epoch and public state.
+CREATE TABLE IF NOT EXISTS mlsds_rooms (
+	room_id TEXT PRIMARY KEY,
+	epoch BIGINT NOT NULL,
+	-- The group's public state, serialised by the DS's group view.
+	group_state BLOB NOT NULL,
+	-- The latest GroupInfo (an encoded MLSMessage), served for joins and
+	-- recovery.
+	group_info BLOB NOT NULL,
+	-- Remove proposals the next commit must include; empty when none.
+	pending_removals BLOB NOT NULL
+);
+`

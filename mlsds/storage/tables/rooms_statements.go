@@ -1,0 +1,78 @@
+package tables
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/matrix-org/dendrite/internal/sqlutil"
+)
+
+const (
+	insertRoomSQL = "" +
+		"INSERT INTO mlsds_rooms (room_id, epoch, group_state, group_info, pending_removals)" +
+		" VALUES ($1, $2, $3, $4, $5)"
+
+	selectRoomSQL = "" +
+		"SELECT epoch, group_state, group_info, pending_removals FROM mlsds_rooms WHERE room_id = $1"
+
+	// The epoch condition makes the update the epoch check: of two
+	// transactions moving the room from the same epoch, the second finds
+	// no row once the first has committed.
+	updateRoomSQL = "" +
+		"UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = $3, pending_removals = $4" +
+		" WHERE room_id = $5 AND epoch = $6"
+)
+
+type roomsStatements struct {
+	insertStmt *sql.Stmt
+	selectStmt *sql.Stmt
+	updateStmt *sql.Stmt
+}
+
+// NewRoomsTable creates the rooms table from schema if needed and prepares
+// its statements.
+func NewRoomsTable(db *sql.DB, schema string) (Rooms, error) {
+	s := &roomsStatements{}
+	return s, prepare(db, schema, sqlutil.StatementList{
+		{&s.insertStmt, insertRoomSQL},
+		{&s.selectStmt, selectRoomSQL},
+		{&s.updateStmt, updateRoomSQL},
+	})
+}
+
+func (s *roomsStatements) InsertRoom(ctx context.Context, txn *sql.Tx, room *Room) error {
+	_, err := stmt(ctx, txn, s.insertStmt).ExecContext(ctx,
+		room.RoomID, int64(room.Epoch), room.GroupState, room.GroupInfo, nonNil(room.PendingRemovals))
+	return err
+}
+
+func (s *roomsStatements) SelectRoom(ctx context.Context, txn *sql.Tx, roomID string) (*Room, error) {
+	room := &Room{RoomID: roomID}
+	var epoch int64
+	err := stmt(ctx, txn, s.selectStmt).QueryRowContext(ctx, roomID).
+		Scan(&epoch, &room.GroupState, &room.GroupInfo, &room.PendingRemovals)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	room.Epoch = uint64(epoch)
+	return room, err
+}
+
+func (s *roomsStatements) UpdateRoom(ctx context.Context, txn *sql.Tx, fromEpoch uint64, room *Room) (bool, error) {
+	res, err := stmt(ctx, txn, s.updateStmt).ExecContext(ctx,
+		int64(room.Epoch), room.GroupState, room.GroupInfo, nonNil(room.PendingRemovals), room.RoomID, int64(fromEpoch))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// nonNil turns nil into an empty slice, which the NOT NULL columns accept.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
