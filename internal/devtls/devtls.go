@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/atomicfile"
@@ -43,10 +44,22 @@ type CA struct {
 }
 
 // LoadOrCreateCA loads the authority kept in dir, creating the folder and
-// the authority first when they do not exist.
+// the authority first when they do not exist. Processes starting at the same
+// time agree on one authority: creation holds a lock file in dir.
 func LoadOrCreateCA(dir string) (*CA, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err = os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close() // nolint: errcheck (closing releases the lock)
+	if err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return nil, err
 	}
 	certPath := filepath.Join(dir, CACertFile)
@@ -54,9 +67,6 @@ func LoadOrCreateCA(dir string) (*CA, error) {
 	ca, err := loadCA(certPath, keyPath)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return ca, err
-	}
-	if err = os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
