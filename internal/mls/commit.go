@@ -75,6 +75,7 @@ const (
 
 var proposalOrRefTypeNames = []string{1: "proposal", 2: "reference"}
 
+// String returns the RFC 9420 name of t.
 func (t ProposalOrRefType) String() string {
 	return enumName("ProposalOrRefType", proposalOrRefTypeNames, t)
 }

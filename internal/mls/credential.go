@@ -17,6 +17,7 @@ const (
 
 var credentialTypeNames = []string{1: "basic", 2: "x509"}
 
+// String returns the RFC 9420 name of t.
 func (t CredentialType) String() string { return enumName("CredentialType", credentialTypeNames, t) }
 
 // Credential binds an identity to a signature key (RFC 9420 §5.3). Identity

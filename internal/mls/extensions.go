@@ -23,6 +23,7 @@ var extensionTypeNames = []string{
 	4: "external_pub", 5: "external_senders",
 }
 
+// String returns the RFC 9420 name of t.
 func (t ExtensionType) String() string { return enumName("ExtensionType", extensionTypeNames, t) }
 
 // Extension is one extension of a list (RFC 9420 §13): a type and opaque

@@ -18,6 +18,7 @@ const (
 
 var contentTypeNames = []string{1: "application", 2: "proposal", 3: "commit"}
 
+// String returns the RFC 9420 name of t.
 func (t ContentType) String() string { return enumName("ContentType", contentTypeNames, t) }
 
 // SenderType tells who sent a framed message (RFC 9420 §6).
@@ -33,6 +34,7 @@ const (
 
 var senderTypeNames = []string{1: "member", 2: "external", 3: "new_member_proposal", 4: "new_member_commit"}
 
+// String returns the RFC 9420 name of t.
 func (t SenderType) String() string { return enumName("SenderType", senderTypeNames, t) }
 
 // Sender identifies the sender of a framed message (RFC 9420 §6). Index is

@@ -94,6 +94,7 @@ const (
 
 var leafNodeSourceNames = []string{1: "key_package", 2: "update", 3: "commit"}
 
+// String returns the RFC 9420 name of s.
 func (s LeafNodeSource) String() string { return enumName("LeafNodeSource", leafNodeSourceNames, s) }
 
 // LeafNode is a member's leaf in the ratchet tree (RFC 9420 §7.2). Lifetime

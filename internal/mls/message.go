@@ -23,6 +23,7 @@ var wireFormatNames = []string{
 	4: "mls_group_info", 5: "mls_key_package",
 }
 
+// String returns the RFC 9420 name of f.
 func (f WireFormat) String() string { return enumName("WireFormat", wireFormatNames, f) }
 
 // MLSMessage is the envelope of everything MLS sends (RFC 9420 §6): the

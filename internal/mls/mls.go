@@ -27,12 +27,10 @@ type ProtocolVersion uint16
 // MLS10 is the only protocol version defined by RFC 9420.
 const MLS10 ProtocolVersion = 1
 
-func (v ProtocolVersion) String() string {
-	if v == MLS10 {
-		return "mls10"
-	}
-	return fmt.Sprintf("ProtocolVersion(%d)", uint16(v))
-}
+var protocolVersionNames = []string{1: "mls10"}
+
+// String returns the RFC 9420 name of v.
+func (v ProtocolVersion) String() string { return enumName("ProtocolVersion", protocolVersionNames, v) }
 
 // CipherSuite identifies an MLS cipher suite (RFC 9420 §5.1, §17.1). Values
 // outside the ones below are carried unchanged.

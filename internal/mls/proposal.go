@@ -25,6 +25,7 @@ var proposalTypeNames = []string{
 	6: "external_init", 7: "group_context_extensions",
 }
 
+// String returns the RFC 9420 name of t.
 func (t ProposalType) String() string { return enumName("ProposalType", proposalTypeNames, t) }
 
 // Proposal is a proposed change to the group (RFC 9420 §12.1). Type selects

@@ -17,6 +17,7 @@ const (
 
 var pskTypeNames = []string{1: "external", 2: "resumption"}
 
+// String returns the RFC 9420 name of t.
 func (t PSKType) String() string { return enumName("PSKType", pskTypeNames, t) }
 
 // ResumptionPSKUsage tells why a resumption PSK is used (RFC 9420 §8.4).
@@ -31,6 +32,7 @@ const (
 
 var resumptionPSKUsageNames = []string{1: "application", 2: "reinit", 3: "branch"}
 
+// String returns the RFC 9420 name of u.
 func (u ResumptionPSKUsage) String() string {
 	return enumName("ResumptionPSKUsage", resumptionPSKUsageNames, u)
 }

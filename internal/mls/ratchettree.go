@@ -17,6 +17,7 @@ const (
 
 var nodeTypeNames = []string{1: "leaf", 2: "parent"}
 
+// String returns the RFC 9420 name of t.
 func (t NodeType) String() string { return enumName("NodeType", nodeTypeNames, t) }
 
 // ParentNode is the content of a non-blank parent node (RFC 9420 §7.1).
@@ -58,10 +59,10 @@ type Node struct {
 }
 
 // Blank reports whether n is a blank node.
-func (n Node) Blank() bool { return n.Leaf == nil && n.Parent == nil }
+func (n *Node) Blank() bool { return n.Leaf == nil && n.Parent == nil }
 
 // Type is the node_type n encodes with; it is 0 for a blank node.
-func (n Node) Type() NodeType {
+func (n *Node) Type() NodeType {
 	switch {
 	case n.Leaf != nil:
 		return NodeTypeLeaf
