@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/matrix-org/dendrite/setup/config"
 
 	"github.com/matrix-org/dendrite/msc4244/keyserver/api"
+	kpt "github.com/matrix-org/dendrite/msc4244/keyserver/keypackage/keypackagetest"
 	"github.com/matrix-org/dendrite/msc4244/keyserver/storage"
 	"github.com/matrix-org/dendrite/msc4244/keyserver/storage/tables"
 )
@@ -257,49 +256,13 @@ func TestConcurrentClaimsHandOutEachOnce(t *testing.T) {
 		mustStore(t, db, oneDevicePackages(packages)...)
 		mustStore(t, db, keyPackage("LR", suite1, true))
 
-		// Each claimer claims until it is handed the last-resort package,
-		// which may happen only once every one-time package is claimed or
-		// being claimed: at most one in flight per other claimer, and as
-		// many claimed but not yet counted.
-		var oneTime atomic.Int64
-		var mu sync.Mutex
-		seen := make(map[string]int)
-		var wg sync.WaitGroup
-		errs := make(chan error, claimers)
-		for range claimers {
-			wg.Go(func() {
-				for {
-					kp, err := db.ClaimKeyPackage(ctx, alice, device, []uint16{suite1}, api.Capabilities{}, now)
-					if err != nil || kp == nil {
-						errs <- fmt.Errorf("claim = %v, %v", kp, err)
-						return
-					}
-					if kp.LastResort {
-						if n := oneTime.Load(); n < packages-2*(claimers-1) {
-							errs <- fmt.Errorf("last resort handed out after only %d one-time KeyPackages", n)
-						}
-						return
-					}
-					oneTime.Add(1)
-					mu.Lock()
-					seen[kp.KeyID]++
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		if len(seen) != packages {
-			t.Fatalf("%d distinct KeyPackages handed out, want %d", len(seen), packages)
-		}
-		for keyID, n := range seen {
-			if n != 1 {
-				t.Fatalf("%s handed out %d times", keyID, n)
+		kpt.ClaimConcurrently(t, claimers, packages, func() (string, bool, error) {
+			kp, err := db.ClaimKeyPackage(ctx, alice, device, []uint16{suite1}, api.Capabilities{}, now)
+			if err != nil || kp == nil {
+				return "", false, fmt.Errorf("claim = %v, %v", kp, err)
 			}
-		}
+			return kp.KeyID, kp.LastResort, nil
+		})
 		wantClaimed(t, claim(t, db, now, api.Capabilities{}, suite1), "LR", true)
 		wantCounts(t, db, now, api.KeyPackageCounts{LastResort: true})
 	})
