@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/tidwall/gjson"
 )
 
 // UnstablePrefix prefixes the DS's endpoints.
@@ -24,6 +26,18 @@ const (
 	CreateKeyEncryptionAlgorithm         = "encryption_algorithm"
 	CreateKeyEncryptionAlgorithmUnstable = "org.matrix.msc4245.encryption_algorithm"
 )
+
+// EncryptionAlgorithmOf returns the encryption algorithm a create event's
+// content names (MSC4245, stable key first), or "".
+func EncryptionAlgorithmOf(createContent []byte) string {
+	content := gjson.ParseBytes(createContent)
+	for _, key := range []string{CreateKeyEncryptionAlgorithm, CreateKeyEncryptionAlgorithmUnstable} {
+		if v := content.Get(gjson.Escape(key)); v.Exists() {
+			return v.String()
+		}
+	}
+	return ""
+}
 
 // AlgorithmPrefix starts every MLS algorithm name.
 const AlgorithmPrefix = "m.mls."

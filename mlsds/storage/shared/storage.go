@@ -72,7 +72,8 @@ func (d *Database) CreateGroup(ctx context.Context, room *tables.Room, genesis *
 }
 
 // Append accepts a commit or a proposal in one transaction: if the room is
-// still at fromEpoch, it replaces the room's row with room, appends entry
+// still at fromEpoch, it replaces the room's row with room (whose nil
+// GroupInfo keeps the stored one), appends entry
 // to the log and stores the fan-out payload in the outbox, whose item ID it
 // returns. It returns ErrEpochChanged, and writes nothing, when the room
 // has left fromEpoch or the log already has a commit for entry's epoch.

@@ -52,7 +52,8 @@ type Rooms interface {
 	// SelectRoom returns the room, or nil when there is none.
 	SelectRoom(ctx context.Context, txn *sql.Tx, roomID string) (*Room, error)
 	// UpdateRoom replaces the room's row with room if its epoch is still
-	// fromEpoch, and reports whether it did.
+	// fromEpoch, and reports whether it did. A nil room.GroupInfo keeps the
+	// stored GroupInfo.
 	UpdateRoom(ctx context.Context, txn *sql.Tx, fromEpoch uint64, room *Room) (bool, error)
 }
 

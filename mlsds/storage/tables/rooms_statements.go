@@ -18,9 +18,10 @@ const (
 
 	// The epoch condition makes the update the epoch check: of two
 	// transactions moving the room from the same epoch, the second finds
-	// no row once the first has committed.
+	// no row once the first has committed. A NULL GroupInfo keeps the
+	// stored one.
 	updateRoomSQL = "" +
-		"UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = $3, pending_removals = $4" +
+		"UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = COALESCE($3, group_info), pending_removals = $4" +
 		" WHERE room_id = $5 AND epoch = $6"
 )
 

@@ -1,0 +1,94 @@
+package internal
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/matrix-org/gomatrixserverlib/spec"
+
+	rsapi "github.com/matrix-org/dendrite/roomserver/api"
+
+	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
+	"github.com/matrix-org/dendrite/msc4244/mlsds/storage/tables"
+)
+
+// Commits implements api.DeliveryServiceAPI. A page holds whole epochs, so
+// that next_epoch never skips part of one: it ends before the first epoch
+// that does not fit in limit entries, unless that epoch is the page's first,
+// which is then returned whole.
+func (ds *DeliveryService) Commits(ctx context.Context, user, roomID string, fromEpoch uint64, limit int) (*api.CommitsResponse, error) {
+	if err := ds.checkReader(ctx, user, roomID); err != nil {
+		return nil, err
+	}
+	entries, err := ds.db.Entries(ctx, roomID, fromEpoch, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		if stored, err := ds.db.Room(ctx, roomID); err != nil || stored == nil {
+			return nil, firstError(err, api.ErrNoGroup)
+		}
+	}
+	res := &api.CommitsResponse{Entries: []api.LogEntry{}}
+	if len(entries) > limit {
+		next := entries[limit].Epoch
+		cut := limit
+		for cut > 0 && entries[cut-1].Epoch == next {
+			cut--
+		}
+		if cut > 0 {
+			entries = entries[:cut]
+		} else if entries, err = ds.db.EpochEntries(ctx, roomID, next); err != nil {
+			return nil, err
+		} else {
+			next++
+		}
+		res.NextEpoch = &next
+	}
+	for _, e := range entries {
+		res.Entries = append(res.Entries, logEntry(&e))
+	}
+	return res, nil
+}
+
+func logEntry(e *tables.LogEntry) api.LogEntry {
+	return api.LogEntry{Kind: e.Kind, Epoch: e.Epoch, Message: encodeBase64(e.Message), Sender: e.Sender, AcceptedTS: e.AcceptedTS}
+}
+
+// GroupInfo implements api.DeliveryServiceAPI.
+func (ds *DeliveryService) GroupInfo(ctx context.Context, user, roomID string) (*api.GroupInfoResponse, error) {
+	if err := ds.checkReader(ctx, user, roomID); err != nil {
+		return nil, err
+	}
+	stored, err := ds.db.Room(ctx, roomID)
+	if err != nil || stored == nil {
+		return nil, firstError(err, api.ErrNoGroup)
+	}
+	return &api.GroupInfoResponse{Epoch: stored.Epoch, GroupInfo: encodeBase64(stored.GroupInfo)}, nil
+}
+
+// checkReader allows users whose membership in the room is join or invite
+// (docs/mls-profile.md, "Recovery"). Others do not learn whether the room
+// has a group.
+func (ds *DeliveryService) checkReader(ctx context.Context, user, roomID string) error {
+	id, err := spec.NewRoomID(roomID)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrNotAllowed, err)
+	}
+	var membership rsapi.QueryMembershipForUserResponse
+	if err = ds.rs.QueryMembershipForSenderID(ctx, *id, spec.SenderID(user), &membership); err != nil {
+		return err
+	}
+	if membership.Membership != spec.Join && membership.Membership != spec.Invite {
+		return api.ErrNotAllowed
+	}
+	return nil
+}
+
+// firstError returns err, or fallback when err is nil.
+func firstError(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
