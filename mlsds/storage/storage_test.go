@@ -287,6 +287,24 @@ func TestAppendRace(t *testing.T) {
 	})
 }
 
+// A proposal leaves the room's GroupInfo as it is: a nil GroupInfo keeps
+// the stored one.
+func TestAppendKeepsGroupInfo(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db storage.Database) {
+		mustCreate(t, db)
+		next := room(0)
+		next.GroupInfo = nil
+		next.GroupState = []byte("state with a pending proposal")
+		if _, err := db.Append(context.Background(), 0, next, entry(api.KindProposal, 0, "p"), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		r := mustRoom(t, db)
+		if string(r.GroupInfo) != "group info 0" || string(r.GroupState) != "state with a pending proposal" {
+			t.Fatalf("room after the proposal: %+v", r)
+		}
+	})
+}
+
 func mustPendingIDs(t testing.TB, db storage.Database) []int64 {
 	t.Helper()
 	items, err := db.PendingFanOuts(context.Background())
