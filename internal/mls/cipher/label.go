@@ -1,0 +1,122 @@
+package cipher
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+)
+
+// labelPrefix starts every label MLS feeds to its labeled operations
+// (RFC 9420 §5.1.2, §5.1.3, §8). RefHash labels carry it in their text.
+const labelPrefix = "MLS 1.0 "
+
+// addLabel writes opaque label<V> = "MLS 1.0 " + label.
+func addLabel(b *cryptobyte.Builder, label string) {
+	codec.AddVarint(b, len(labelPrefix)+len(label))
+	b.AddBytes([]byte(labelPrefix))
+	b.AddBytes([]byte(label))
+}
+
+// addLabeled writes the shape SignContent and EncryptContext share: the
+// prefixed label, then data as opaque<V>.
+func addLabeled(b *cryptobyte.Builder, label string, data []byte) {
+	addLabel(b, label)
+	codec.AddOpaque(b, data)
+}
+
+// KDFLabel is the info of ExpandWithLabel (RFC 9420 §8). Label is the
+// caller's label; the encoding prefixes it with "MLS 1.0 ".
+type KDFLabel struct {
+	Length  uint16
+	Label   string
+	Context []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (l *KDFLabel) MarshalMLS(b *cryptobyte.Builder) {
+	b.AddUint16(l.Length)
+	addLabel(b, l.Label)
+	codec.AddOpaque(b, l.Context)
+}
+
+// SignContent is what SignWithLabel signs (RFC 9420 §5.1.2). Label is the
+// caller's label; the encoding prefixes it with "MLS 1.0 ".
+type SignContent struct {
+	Label   string
+	Content []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (c *SignContent) MarshalMLS(b *cryptobyte.Builder) { addLabeled(b, c.Label, c.Content) }
+
+// EncryptContext is the HPKE info of EncryptWithLabel (RFC 9420 §5.1.3).
+// Label is the caller's label; the encoding prefixes it with "MLS 1.0 ".
+type EncryptContext struct {
+	Label   string
+	Context []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (c *EncryptContext) MarshalMLS(b *cryptobyte.Builder) { addLabeled(b, c.Label, c.Context) }
+
+// RefHashInput is what RefHash hashes (RFC 9420 §5.2). Label is used as
+// given, without a prefix.
+type RefHashInput struct {
+	Label string
+	Value []byte
+}
+
+// MarshalMLS implements codec.Marshaler.
+func (r *RefHashInput) MarshalMLS(b *cryptobyte.Builder) {
+	codec.AddOpaque(b, []byte(r.Label))
+	codec.AddOpaque(b, r.Value)
+}
+
+// ExpandWithLabel is KDF.Expand(secret, KDFLabel{length, label, context},
+// length) (RFC 9420 §8). It fails with ErrInvalidLength when length is
+// beyond what KDFLabel and HKDF can carry.
+func (s *Suite) ExpandWithLabel(secret []byte, label string, context []byte, length int) ([]byte, error) {
+	if length < 0 || length > 0xffff || length > 255*s.hashLen {
+		return nil, fmt.Errorf("%w: %d bytes from ExpandWithLabel", ErrInvalidLength, length)
+	}
+	return s.expandWithLabel(secret, label, context, length), nil
+}
+
+// expandWithLabel is ExpandWithLabel for a length known to be in range.
+func (s *Suite) expandWithLabel(secret []byte, label string, context []byte, length int) []byte {
+	info := codec.Marshal(&KDFLabel{Length: uint16(length), Label: label, Context: context})
+	return expand(s.newHash, secret, info, length)
+}
+
+// DeriveSecret is ExpandWithLabel(secret, label, "", HashLen) (RFC 9420 §8).
+func (s *Suite) DeriveSecret(secret []byte, label string) []byte {
+	return s.expandWithLabel(secret, label, nil, s.hashLen)
+}
+
+// DeriveTreeSecret is ExpandWithLabel(secret, label, generation, length),
+// generation encoded as a uint32 (RFC 9420 §9.1). Length is an AEAD key or
+// nonce length in the secret tree; a length out of range fails as in
+// ExpandWithLabel.
+func (s *Suite) DeriveTreeSecret(secret []byte, label string, generation uint32, length int) ([]byte, error) {
+	return s.ExpandWithLabel(secret, label, binary.BigEndian.AppendUint32(nil, generation), length)
+}
+
+// RefHash is Hash(RefHashInput{label, value}) (RFC 9420 §5.2).
+func (s *Suite) RefHash(label string, value []byte) []byte {
+	return s.Hash(codec.Marshal(&RefHashInput{Label: label, Value: value}))
+}
+
+// MakeKeyPackageRef returns the KeyPackageRef of an encoded KeyPackage
+// (RFC 9420 §5.2).
+func (s *Suite) MakeKeyPackageRef(keyPackage []byte) []byte {
+	return s.RefHash("MLS 1.0 KeyPackage Reference", keyPackage)
+}
+
+// MakeProposalRef returns the ProposalRef of an encoded
+// AuthenticatedContent carrying a proposal (RFC 9420 §5.2).
+func (s *Suite) MakeProposalRef(authenticatedContent []byte) []byte {
+	return s.RefHash("MLS 1.0 Proposal Reference", authenticatedContent)
+}
