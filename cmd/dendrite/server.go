@@ -6,6 +6,7 @@ import (
 	"github.com/getsentry/sentry-go"
 	"github.com/matrix-org/dendrite/appservice"
 	"github.com/matrix-org/dendrite/federationapi"
+	fedrouting "github.com/matrix-org/dendrite/federationapi/routing"
 	"github.com/matrix-org/dendrite/internal"
 	"github.com/matrix-org/dendrite/internal/caching"
 	"github.com/matrix-org/dendrite/internal/httputil"
@@ -33,6 +34,9 @@ type shared struct {
 	nats       *jetstream.NATSInstance
 	caches     *caching.Caches
 	dnsCache   *fclient.DNSCache
+	// fedWakeups is what federation routes report incoming servers to;
+	// it needs the concrete federation API, which only buildMonolith sees.
+	fedWakeups *fedrouting.FederationWakeups
 }
 
 // serve builds every component, registers the routes and serves until a
@@ -84,6 +88,7 @@ func buildMonolith(s *shared) *setup.Monolith {
 	fsAPI := federationapi.NewInternalAPI(s.processCtx, cfg, s.cm, s.nats, fedClient, rsAPI, s.caches, nil, false)
 	keyRing := fsAPI.KeyRing()
 	rsImpl.SetFederationAPI(fsAPI, keyRing)
+	s.fedWakeups = &fedrouting.FederationWakeups{FsAPI: fsAPI}
 
 	userAPI := userapi.NewInternalAPI(s.processCtx, cfg, s.cm, s.nats, rsAPI, fedClient, caching.EnableMetrics, fsAPI.IsBlacklistedOrBackingOff)
 	asAPI := appservice.NewInternalAPI(s.processCtx, cfg, s.nats, userAPI, rsAPI)
@@ -107,8 +112,10 @@ func buildMonolith(s *shared) *setup.Monolith {
 // registerMLSRoutes registers the routes of our components (MLS delivery
 // service, key server, client and federation API extensions) on routers.
 // It runs before Monolith.AddAllPublicRoutes so that a route registered here
-// shadows Dendrite's route for the same path. No route is registered yet.
-func registerMLSRoutes(s *shared, monolith *setup.Monolith, routers httputil.Routers) {}
+// shadows Dendrite's route for the same path.
+func registerMLSRoutes(s *shared, monolith *setup.Monolith, routers httputil.Routers) {
+	registerDeliveryService(s, monolith, routers)
+}
 
 func setupLogging(cfg *config.Dendrite) {
 	internal.SetupStdLogging()

@@ -54,25 +54,14 @@ func (ds *DeliveryService) acceptLoaded(ctx context.Context, r *room, in *incomi
 // commit handles a commit (docs/mls-profile.md, "Client → DS" and
 // "Ordering").
 func (ds *DeliveryService) commit(ctx context.Context, in *incoming) error {
-	if in.groupInfo == nil {
-		return reject(api.ErrBadRequest, "commit_info.group_info is required with a commit")
-	}
-	var groupInfo mls.MLSMessage
-	if err := codec.Unmarshal(in.groupInfo, &groupInfo); err != nil || groupInfo.GroupInfo == nil {
-		return reject(api.ErrBadRequest, "commit_info.group_info is not an MLSMessage holding a GroupInfo")
-	}
-	if in.welcome != nil {
-		var welcome mls.MLSMessage
-		if err := codec.Unmarshal(in.welcome, &welcome); err != nil || welcome.Welcome == nil {
-			return reject(api.ErrBadRequest, "commit_info.welcome is not an MLSMessage holding a Welcome")
-		}
-	}
-	return ds.accept(ctx, in, func(ctx context.Context, r *room, in *incoming) (*fanOut, error) {
-		return ds.acceptCommit(ctx, r, in, groupInfo.GroupInfo)
-	})
+	return ds.accept(ctx, in, ds.acceptCommit)
 }
 
-func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incoming, groupInfo *mls.GroupInfo) (*fanOut, error) {
+func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incoming) (*fanOut, error) {
+	groupInfo, err := in.commitInfo()
+	if err != nil {
+		return nil, err
+	}
 	epoch := r.group.Epoch()
 	if in.msg.PublicMessage.Content.Epoch != epoch {
 		return ds.staleCommit(ctx, in, epoch)
@@ -107,6 +96,25 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 		return nil, err
 	}
 	return f, nil
+}
+
+// commitInfo decodes the GroupInfo that must come with a commit, and checks
+// the Welcome that may.
+func (in *incoming) commitInfo() (*mls.GroupInfo, error) {
+	if in.groupInfo == nil {
+		return nil, reject(api.ErrBadRequest, "commit_info.group_info is required with a commit")
+	}
+	var groupInfo mls.MLSMessage
+	if err := codec.Unmarshal(in.groupInfo, &groupInfo); err != nil || groupInfo.GroupInfo == nil {
+		return nil, reject(api.ErrBadRequest, "commit_info.group_info is not an MLSMessage holding a GroupInfo")
+	}
+	if in.welcome != nil {
+		var welcome mls.MLSMessage
+		if err := codec.Unmarshal(in.welcome, &welcome); err != nil || welcome.Welcome == nil {
+			return nil, reject(api.ErrBadRequest, "commit_info.welcome is not an MLSMessage holding a Welcome")
+		}
+	}
+	return groupInfo.GroupInfo, nil
 }
 
 // staleCommit answers a commit that is not for the group's current epoch.
