@@ -62,14 +62,14 @@ type Deployment struct {
 }
 
 // Deploy starts n homeservers on db and waits until all serve.
-func Deploy(t *testing.T, db DB, n int) *Deployment {
+func Deploy(t testing.TB, db DB, n int) *Deployment {
 	t.Helper()
 	return DeployWith(t, db, Options{Servers: n})
 }
 
 // DeployWith starts the homeservers described by o and waits until all
 // serve. They start in parallel.
-func DeployWith(t *testing.T, db DB, o Options) *Deployment {
+func DeployWith(t testing.TB, db DB, o Options) *Deployment {
 	t.Helper()
 	if o.Servers < 1 {
 		t.Fatalf("harness: a deployment needs at least one server, got %d", o.Servers)
@@ -122,7 +122,7 @@ func customize(i int, extra func(int, *config.Dendrite)) func(*config.Dendrite) 
 
 // teardown kills every server, reports servers that ended on their own and,
 // when the test failed, prints the end of every log.
-func (d *Deployment) teardown(t *testing.T) {
+func (d *Deployment) teardown(t testing.TB) {
 	for _, s := range d.Servers {
 		if crashed := s.kill(); crashed != nil {
 			t.Errorf("harness: %s ended on its own during the test: %v", s.Name, crashed)
