@@ -75,9 +75,7 @@ func databases(cfg *config.Dendrite) []*config.DatabaseOptions {
 		&cfg.RoomServer.Database,
 		&cfg.SyncAPI.Database,
 		&cfg.UserAPI.AccountDatabase,
-	}
-	if len(cfg.MSCs.MSCs) > 0 {
-		all = append(all, &cfg.MSCs.Database)
+		&cfg.MSCs.Database, // also the MLS Delivery Service's (mlsds)
 	}
 	seen := map[config.DataSource]bool{"": true}
 	var distinct []*config.DatabaseOptions
