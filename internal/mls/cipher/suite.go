@@ -65,6 +65,7 @@ type Suite struct {
 	id      SuiteID
 	name    string
 	newHash func() hash.Hash
+	sum     func(data []byte) []byte
 	hashLen int
 	aead    aeadAlg
 	kem     *kem
@@ -77,22 +78,23 @@ var suites = func() []*Suite {
 		id      SuiteID
 		name    string
 		newHash func() hash.Hash
+		sum     func(data []byte) []byte
 		aead    aeadAlg
 		kem     *kem
 		sig     signatureScheme
 	}
 	rows := []row{
-		{MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", sha256.New, aes128GCM, kemX25519, ed25519Scheme},
-		{MLS_128_DHKEMP256_AES128GCM_SHA256_P256, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", sha256.New, aes128GCM, kemP256, ecdsaP256},
-		{MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", sha256.New, chaCha20Poly1305, kemX25519, ed25519Scheme},
-		{MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", sha512.New, aes256GCM, kemX448, ed448Scheme},
-		{MLS_256_DHKEMP521_AES256GCM_SHA512_P521, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", sha512.New, aes256GCM, kemP521, ecdsaP521},
-		{MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", sha512.New, chaCha20Poly1305, kemX448, ed448Scheme},
-		{MLS_256_DHKEMP384_AES256GCM_SHA384_P384, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", sha512.New384, aes256GCM, kemP384, ecdsaP384},
+		{MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", sha256.New, sum256, aes128GCM, kemX25519, ed25519Scheme},
+		{MLS_128_DHKEMP256_AES128GCM_SHA256_P256, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", sha256.New, sum256, aes128GCM, kemP256, ecdsaP256},
+		{MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", sha256.New, sum256, chaCha20Poly1305, kemX25519, ed25519Scheme},
+		{MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", sha512.New, sum512, aes256GCM, kemX448, ed448Scheme},
+		{MLS_256_DHKEMP521_AES256GCM_SHA512_P521, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", sha512.New, sum512, aes256GCM, kemP521, ecdsaP521},
+		{MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", sha512.New, sum512, chaCha20Poly1305, kemX448, ed448Scheme},
+		{MLS_256_DHKEMP384_AES256GCM_SHA384_P384, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", sha512.New384, sum384, aes256GCM, kemP384, ecdsaP384},
 	}
 	list := make([]*Suite, len(rows))
 	for i, r := range rows {
-		s := &Suite{id: r.id, name: r.name, newHash: r.newHash, hashLen: r.newHash().Size(), aead: r.aead, kem: r.kem, sig: r.sig}
+		s := &Suite{id: r.id, name: r.name, newHash: r.newHash, sum: r.sum, hashLen: r.newHash().Size(), aead: r.aead, kem: r.kem, sig: r.sig}
 		s.hpke = newHPKESuite(s)
 		list[i] = s
 	}
@@ -145,11 +147,12 @@ func (s *Suite) HashLen() int { return s.hashLen }
 func (s *Suite) NewHash() hash.Hash { return s.newHash() }
 
 // Hash returns the digest of data under the suite's hash function.
-func (s *Suite) Hash(data []byte) []byte {
-	h := s.newHash()
-	h.Write(data)
-	return h.Sum(make([]byte, 0, s.hashLen))
-}
+func (s *Suite) Hash(data []byte) []byte { return s.sum(data) }
+
+// One-shot digests, which save allocating a hash.Hash per call.
+func sum256(data []byte) []byte { d := sha256.Sum256(data); return d[:] }
+func sum384(data []byte) []byte { d := sha512.Sum384(data); return d[:] }
+func sum512(data []byte) []byte { d := sha512.Sum512(data); return d[:] }
 
 // Extract is HKDF-Extract(salt, ikm) with the suite's hash (RFC 5869).
 func (s *Suite) Extract(salt, ikm []byte) []byte {
