@@ -108,10 +108,11 @@ var (
 // (vectors carry 65-byte P-521 keys), so it is brought to Nsk bytes first.
 func (k *kem) parsePrivate(sk []byte) (dhPrivateKey, error) {
 	if k.bitmask != 0 {
-		var ok bool
-		if sk, ok = fixedScalar(sk, k.nsk); !ok {
-			return nil, fmt.Errorf("%w: HPKE private key of %d bytes", ErrInvalidKey, len(sk))
+		scalar, ok := fixedScalar(sk, k.nsk)
+		if !ok {
+			return nil, fmt.Errorf("%w: HPKE private key of %d bytes, want %d", ErrInvalidKey, len(sk), k.nsk)
 		}
+		sk = scalar
 	}
 	if len(sk) != k.nsk {
 		return nil, fmt.Errorf("%w: HPKE private key of %d bytes, want %d", ErrInvalidKey, len(sk), k.nsk)
