@@ -114,6 +114,7 @@ func buildMonolith(s *shared) *setup.Monolith {
 // It runs before Monolith.AddAllPublicRoutes so that a route registered here
 // shadows Dendrite's route for the same path.
 func registerMLSRoutes(s *shared, monolith *setup.Monolith, routers httputil.Routers) {
+	registerKeyServer(s, monolith, routers)
 	registerDeliveryService(s, monolith, routers)
 }
 

@@ -3,14 +3,10 @@
 package keypackagetest
 
 import (
-	"crypto/ecdh"
-	"crypto/ed25519"
-	"crypto/rand"
 	"time"
 
-	"golang.org/x/crypto/cryptobyte"
-
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 )
 
@@ -20,6 +16,8 @@ const LastResort mls.ExtensionType = 0x000a
 // Options describe a KeyPackage. The zero value gives a valid one-time
 // KeyPackage of suite 1 for the device, valid from an hour ago for 30 days.
 type Options struct {
+	// Suite is the KeyPackage's cipher suite. Keys and signatures of a
+	// suite the cipher package lacks are made with suite 1.
 	Suite      mls.CipherSuite
 	LastResort bool
 	// NotBefore and NotAfter override the lifetime.
@@ -41,7 +39,8 @@ func New(userID, deviceID string, o Options) []byte {
 	return codec.Marshal(mls.NewKeyPackage(Build(userID, deviceID, o)))
 }
 
-// Build returns a signed KeyPackage of userID's device deviceID.
+// Build returns a signed KeyPackage of userID's device deviceID. It panics
+// when the cipher package fails to make keys or signatures.
 func Build(userID, deviceID string, o Options) *mls.KeyPackage {
 	if o.Suite == 0 {
 		o.Suite = mls.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
@@ -53,13 +52,19 @@ func Build(userID, deviceID string, o Options) *mls.KeyPackage {
 	if o.NotAfter.IsZero() {
 		o.NotAfter = now.Add(30 * 24 * time.Hour)
 	}
-	signPublic, signPrivate, _ := ed25519.GenerateKey(rand.Reader)
+	suite, err := cipher.Lookup(cipher.SuiteID(o.Suite))
+	if err != nil {
+		suite = must(cipher.Lookup(cipher.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519))
+	}
+	signPrivate, signPublic := must2(suite.GenerateSignatureKeyPair())
+	_, initKey := must2(suite.GenerateHPKEKeyPair())
+	_, encryptionKey := must2(suite.GenerateHPKEKeyPair())
 	kp := &mls.KeyPackage{
 		Version:     mls.MLS10,
 		CipherSuite: o.Suite,
-		InitKey:     hpkePublicKey(),
+		InitKey:     initKey,
 		LeafNode: mls.LeafNode{
-			EncryptionKey: hpkePublicKey(),
+			EncryptionKey: encryptionKey,
 			SignatureKey:  signPublic,
 			Credential:    mls.Credential{Type: mls.CredentialBasic, Identity: []byte(userID + "|" + deviceID)},
 			Capabilities: mls.Capabilities{
@@ -79,8 +84,8 @@ func Build(userID, deviceID string, o Options) *mls.KeyPackage {
 	if o.Edit != nil {
 		o.Edit(kp)
 	}
-	kp.LeafNode.Signature = signWithLabel(signPrivate, "LeafNodeTBS", kp.LeafNode.TBS(nil, 0))
-	kp.Signature = signWithLabel(signPrivate, "KeyPackageTBS", kp.TBS())
+	kp.LeafNode.Signature = must(suite.SignWithLabel(signPrivate, "LeafNodeTBS", codec.Marshal(kp.LeafNode.TBS(nil, 0))))
+	kp.Signature = must(suite.SignWithLabel(signPrivate, "KeyPackageTBS", codec.Marshal(kp.TBS())))
 	if o.BreakLeafSignature {
 		kp.LeafNode.Signature[0] ^= 1
 	}
@@ -90,15 +95,16 @@ func Build(userID, deviceID string, o Options) *mls.KeyPackage {
 	return kp
 }
 
-func hpkePublicKey() []byte {
-	key, _ := ecdh.X25519().GenerateKey(rand.Reader)
-	return key.PublicKey().Bytes()
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
-// signWithLabel signs as RFC 9420 §5.1.2 SignWithLabel does for Ed25519.
-func signWithLabel(key ed25519.PrivateKey, label string, content codec.Marshaler) []byte {
-	var b cryptobyte.Builder
-	codec.AddOpaque(&b, []byte("MLS 1.0 "+label))
-	codec.AddOpaque(&b, codec.Marshal(content))
-	return ed25519.Sign(key, b.BytesOrPanic())
+func must2[T, U any](v T, w U, err error) (T, U) {
+	if err != nil {
+		panic(err)
+	}
+	return v, w
 }
