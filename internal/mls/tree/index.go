@@ -1,0 +1,150 @@
+package tree
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+)
+
+// keyIndex maps public keys to the node holding them, for the uniqueness
+// rules of RFC 9420 §7.3 in O(1). Clones share base, which is never
+// modified once made, and copy delta, the changes since: a clone costs
+// O(|delta|), and delta is folded into a new base once it grows past a
+// fraction of it, which keeps lookups O(1) and the folding amortised O(1)
+// per change.
+type keyIndex struct {
+	base  map[string]NodeIndex
+	delta map[string]NodeIndex // removed marks a key deleted from base
+}
+
+// removed is a NodeIndex no tree reaches (NodeWidth(2^31) < 2^32-1).
+const removed = ^NodeIndex(0)
+
+func newKeyIndex() keyIndex {
+	return keyIndex{base: map[string]NodeIndex{}, delta: map[string]NodeIndex{}}
+}
+
+func (k *keyIndex) get(key []byte) (NodeIndex, bool) {
+	if x, ok := k.delta[string(key)]; ok {
+		return x, x != removed
+	}
+	x, ok := k.base[string(key)]
+	return x, ok
+}
+
+func (k *keyIndex) put(key []byte, x NodeIndex) {
+	k.delta[string(key)] = x
+	k.fold()
+}
+
+func (k *keyIndex) delete(key []byte) {
+	if _, ok := k.base[string(key)]; ok {
+		k.delta[string(key)] = removed
+	} else {
+		delete(k.delta, string(key))
+	}
+	k.fold()
+}
+
+// fold makes a new base when delta has grown past 1/16 of it.
+func (k *keyIndex) fold() {
+	if len(k.delta) <= 64+len(k.base)/16 {
+		return
+	}
+	base := make(map[string]NodeIndex, len(k.base)+len(k.delta))
+	maps.Copy(base, k.base)
+	for key, x := range k.delta {
+		if x == removed {
+			delete(base, key)
+		} else {
+			base[key] = x
+		}
+	}
+	k.base, k.delta = base, map[string]NodeIndex{}
+}
+
+func (k *keyIndex) clone() keyIndex {
+	return keyIndex{base: k.base, delta: maps.Clone(k.delta)}
+}
+
+// credentialStats counts, for each credential type, the members using it
+// and the members whose capabilities list it, so that the credential rules
+// of RFC 9420 §7.3 cost O(types) rather than O(members).
+type credentialStats struct {
+	used      map[mls.CredentialType]int
+	supported map[mls.CredentialType]int
+}
+
+func newCredentialStats() credentialStats {
+	return credentialStats{used: map[mls.CredentialType]int{}, supported: map[mls.CredentialType]int{}}
+}
+
+func (c *credentialStats) clone() credentialStats {
+	return credentialStats{used: maps.Clone(c.used), supported: maps.Clone(c.supported)}
+}
+
+// count adds (delta 1) or removes (delta -1) leaf.
+func (c *credentialStats) count(leaf *mls.LeafNode, delta int) {
+	bump(c.used, leaf.Credential.Type, delta)
+	types := leaf.Capabilities.Credentials
+	for i, typ := range types {
+		if !containsBefore(types, i, typ) {
+			bump(c.supported, typ, delta)
+		}
+	}
+}
+
+// containsBefore reports whether list[:i] holds v.
+func containsBefore[T comparable](list []T, i int, v T) bool {
+	for _, w := range list[:i] {
+		if w == v {
+			return true
+		}
+	}
+	return false
+}
+
+func bump(m map[mls.CredentialType]int, typ mls.CredentialType, delta int) {
+	if m[typ] += delta; m[typ] == 0 {
+		delete(m, typ)
+	}
+}
+
+// index records node x's keys and, for a leaf, its member and credential.
+// It fails, leaving the indexes unchanged, when a key is already used by
+// another node.
+func (t *Tree) index(x NodeIndex) error {
+	node := &t.nodes[x]
+	if node.Blank() {
+		return nil
+	}
+	enc := t.encryptionKey(x)
+	if y, ok := t.encKeys.get(enc); ok {
+		return fmt.Errorf("%w: nodes %d and %d", ErrDuplicateEncryptionKey, y, x)
+	}
+	if leaf := node.Leaf; leaf != nil {
+		if y, ok := t.sigKeys.get(leaf.SignatureKey); ok {
+			return fmt.Errorf("%w: leaves %d and %d", ErrDuplicateSignatureKey, y/2, x/2)
+		}
+		t.sigKeys.put(leaf.SignatureKey, x)
+		t.creds.count(leaf, 1)
+		t.members++
+	}
+	t.encKeys.put(enc, x)
+	return nil
+}
+
+// unindex forgets what index recorded for node x.
+func (t *Tree) unindex(x NodeIndex) {
+	node := &t.nodes[x]
+	if node.Blank() {
+		return
+	}
+	t.encKeys.delete(t.encryptionKey(x))
+	if leaf := node.Leaf; leaf != nil {
+		t.sigKeys.delete(leaf.SignatureKey)
+		t.creds.count(leaf, -1)
+		t.members--
+	}
+}

@@ -1,0 +1,287 @@
+// Package tree is the ratchet tree of RFC 9420 §4 and §7 and TreeKEM on it:
+// the public state every member and the Delivery Service keep (Tree), the
+// private keys a member holds for its direct path (Private), the proposals
+// that change the tree (Add, Update, Remove), leaf node validation, tree and
+// parent hashes, and creating and processing UpdatePaths.
+//
+// A Tree is built from the node list of a ratchet_tree extension and
+// exported back to it byte for byte. It keeps per-node caches (tree hash,
+// resolution) and indexes of the members' keys and credential types, so that
+// a change along one path costs O(log n) hashes and a key or leaf lookup
+// O(1); Clone copies the node array and caches by header, which is how the
+// group layer stages a commit before accepting it.
+//
+// The LeafNode and ParentNode values a Tree holds are immutable: the tree
+// replaces them, never modifies them. Values passed in (to New, Add, Update
+// and the UpdatePath functions) are kept, so the caller must not modify them
+// afterwards, and values read out (RatchetTree, Leaf, Node) must not be
+// modified either.
+//
+// A Tree is not safe for concurrent use, not even by read-only methods: they
+// fill caches. Clones are independent of each other.
+package tree
+
+import (
+	"fmt"
+	"hash"
+	"iter"
+	"slices"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/treemath"
+)
+
+// NodeIndex and LeafIndex are the tree math indices (RFC 9420 Appendix C).
+type (
+	NodeIndex = treemath.NodeIndex
+	LeafIndex = treemath.LeafIndex
+)
+
+// maxNodes bounds the node list New accepts: node indices are uint32 and
+// the width of the tree is at most twice the list.
+const maxNodes = 1 << 31
+
+// Tree is the public state of a ratchet tree (RFC 9420 §7).
+type Tree struct {
+	suite *cipher.Suite
+	// nodes holds NodeWidth(leaf count) nodes in array order; a blank node
+	// is mls.Node{}.
+	nodes []mls.Node
+
+	// Per-node caches, invalidated along the path from a changed node to
+	// the root (see touch). hashes holds hashLen bytes per node.
+	hashes []byte
+	valid  []cacheState
+	res    [][]NodeIndex
+
+	encKeys keyIndex // HPKE public key -> node index
+	sigKeys keyIndex // signature key -> node index of the leaf
+	creds   credentialStats
+	members int
+	// freeHint is a leaf index with no blank leaf to its left.
+	freeHint LeafIndex
+
+	// Scratch space of this tree, not shared by clones.
+	hasher hash.Hash
+	buf    []byte
+}
+
+// cacheState flags which caches of a node hold a current value.
+type cacheState uint8
+
+const (
+	hashValid cacheState = 1 << iota
+	resValid
+)
+
+// New builds a tree from a ratchet_tree extension's node list
+// (RFC 9420 §12.4.3.3), extended to the right with blank nodes to a full
+// tree. It checks the list's shape, the unmerged_leaves lists of parent
+// nodes and that encryption and signature keys are unique; it does not check
+// signatures or parent hashes (see Verify) or the tree hash.
+func New(suite *cipher.Suite, nodes mls.RatchetTree) (*Tree, error) {
+	n := len(nodes)
+	if n == 0 || nodes[n-1].Blank() {
+		return nil, fmt.Errorf("%w: empty or ending with a blank node", ErrMalformedTree)
+	}
+	if n > maxNodes {
+		return nil, fmt.Errorf("%w: %d nodes", ErrMalformedTree, n)
+	}
+	leaves := uint32(1)
+	for int(treemath.NodeWidth(leaves)) < n {
+		leaves *= 2
+	}
+	t := newTree(suite, leaves)
+	for i := range nodes {
+		x := NodeIndex(i)
+		node := nodes[i]
+		if node.Leaf != nil && (node.Parent != nil || !x.IsLeaf()) || node.Parent != nil && x.IsLeaf() {
+			return nil, fmt.Errorf("%w: node %d is not a %s", ErrMalformedTree, x, kind(x))
+		}
+		t.nodes[i] = node
+		if err := t.index(x); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.checkUnmerged(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func kind(x NodeIndex) string {
+	if x.IsLeaf() {
+		return "leaf"
+	}
+	return "parent"
+}
+
+// newTree returns an all-blank tree of the given number of leaves.
+func newTree(suite *cipher.Suite, leaves uint32) *Tree {
+	width := int(treemath.NodeWidth(leaves))
+	return &Tree{
+		suite:   suite,
+		nodes:   make([]mls.Node, width),
+		hashes:  make([]byte, width*suite.HashLen()),
+		valid:   make([]cacheState, width),
+		res:     make([][]NodeIndex, width),
+		encKeys: newKeyIndex(),
+		sigKeys: newKeyIndex(),
+		creds:   newCredentialStats(),
+	}
+}
+
+// checkUnmerged checks every parent's unmerged_leaves (RFC 9420 §7.1,
+// §12.4.3.1): sorted without repetition, each a non-blank leaf below the
+// parent, and listed by every non-blank node between the leaf and the
+// parent.
+func (t *Tree) checkUnmerged() error {
+	w := t.width()
+	for i := 1; i < len(t.nodes); i += 2 {
+		p := t.nodes[i].Parent
+		if p == nil {
+			continue
+		}
+		x := NodeIndex(i)
+		first, last := leafSpan(x)
+		for j, u := range p.UnmergedLeaves {
+			switch {
+			case j > 0 && u <= p.UnmergedLeaves[j-1]:
+				return fmt.Errorf("%w: node %d: not sorted", ErrUnmergedLeaves, x)
+			case u < uint32(first) || u > uint32(last):
+				return fmt.Errorf("%w: node %d: leaf %d is not below it", ErrUnmergedLeaves, x, u)
+			case t.nodes[2*u].Leaf == nil:
+				return fmt.Errorf("%w: node %d: leaf %d is blank", ErrUnmergedLeaves, x, u)
+			}
+			for z, _ := LeafIndex(u).NodeIndex().Parent(w); z != x; z, _ = z.Parent(w) {
+				if q := t.nodes[z].Parent; q != nil && !containsLeaf(q.UnmergedLeaves, LeafIndex(u)) {
+					return fmt.Errorf("%w: node %d lists leaf %d but node %d below it does not", ErrUnmergedLeaves, x, u, z)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// containsLeaf reports whether the sorted list of leaf indices holds l.
+func containsLeaf(list []uint32, l LeafIndex) bool {
+	_, ok := slices.BinarySearch(list, uint32(l))
+	return ok
+}
+
+// leafSpan returns the first and last leaf of the subtree under x.
+func leafSpan(x NodeIndex) (first, last LeafIndex) {
+	half := NodeIndex(1)<<x.Level() - 1
+	return LeafIndex((x - half) / 2), LeafIndex((x + half) / 2)
+}
+
+// RatchetTree returns the tree as a ratchet_tree extension's node list:
+// every node in array order, without the trailing blank nodes
+// (RFC 9420 §12.4.3.3). Encoding it gives the bytes New was built from when
+// the tree has not changed since.
+func (t *Tree) RatchetTree() mls.RatchetTree {
+	end := len(t.nodes)
+	for end > 0 && t.nodes[end-1].Blank() {
+		end--
+	}
+	return slices.Clone(t.nodes[:end])
+}
+
+// Clone returns an independent copy of t. It copies the node array and the
+// per-node caches by header (O(n) words, no hashing or encoding) and shares
+// the immutable nodes and the bulk of the key indexes.
+func (t *Tree) Clone() *Tree {
+	return &Tree{
+		suite:    t.suite,
+		nodes:    slices.Clone(t.nodes),
+		hashes:   slices.Clone(t.hashes),
+		valid:    slices.Clone(t.valid),
+		res:      slices.Clone(t.res),
+		encKeys:  t.encKeys.clone(),
+		sigKeys:  t.sigKeys.clone(),
+		creds:    t.creds.clone(),
+		members:  t.members,
+		freeHint: t.freeHint,
+	}
+}
+
+// Suite returns the tree's cipher suite.
+func (t *Tree) Suite() *cipher.Suite { return t.suite }
+
+// LeafCount is the number of leaves of the tree, blank or not: a power of
+// two.
+func (t *Tree) LeafCount() LeafIndex { return LeafIndex((len(t.nodes) + 1) / 2) }
+
+// width is the leaf count as treemath takes it.
+func (t *Tree) width() uint32 { return uint32(t.LeafCount()) }
+
+// Root is the root node's index.
+func (t *Tree) Root() NodeIndex { return treemath.Root(t.width()) }
+
+// MemberCount is the number of non-blank leaves.
+func (t *Tree) MemberCount() int { return t.members }
+
+// Node returns node x, which is mls.Node{} when x is blank or outside the
+// tree.
+func (t *Tree) Node(x NodeIndex) mls.Node {
+	if int(x) >= len(t.nodes) {
+		return mls.Node{}
+	}
+	return t.nodes[x]
+}
+
+// Leaf returns the leaf node at l, or nil when l is blank or outside the
+// tree.
+func (t *Tree) Leaf(l LeafIndex) *mls.LeafNode { return t.Node(l.NodeIndex()).Leaf }
+
+// Members iterates over the non-blank leaves from left to right.
+func (t *Tree) Members() iter.Seq2[LeafIndex, *mls.LeafNode] {
+	return func(yield func(LeafIndex, *mls.LeafNode) bool) {
+		for i := 0; i < len(t.nodes); i += 2 {
+			if leaf := t.nodes[i].Leaf; leaf != nil && !yield(LeafIndex(i/2), leaf) {
+				return
+			}
+		}
+	}
+}
+
+// FindEncryptionKey returns the node whose HPKE public key is key.
+func (t *Tree) FindEncryptionKey(key []byte) (NodeIndex, bool) { return t.encKeys.get(key) }
+
+// FindSignatureKey returns the member whose signature key is key.
+func (t *Tree) FindSignatureKey(key []byte) (LeafIndex, bool) {
+	x, ok := t.sigKeys.get(key)
+	return LeafIndex(x / 2), ok
+}
+
+// encryptionKey is the HPKE public key of a non-blank node x.
+func (t *Tree) encryptionKey(x NodeIndex) []byte {
+	if leaf := t.nodes[x].Leaf; leaf != nil {
+		return leaf.EncryptionKey
+	}
+	return t.nodes[x].Parent.EncryptionKey
+}
+
+// touch invalidates the caches of x and of every node above it: what
+// depends on x's content.
+func (t *Tree) touch(x NodeIndex) {
+	w := t.width()
+	for {
+		t.valid[x] = 0
+		p, ok := x.Parent(w)
+		if !ok {
+			return
+		}
+		x = p
+	}
+}
+
+// publicKey is the HPKE public key of node x, or nil when x is blank or
+// outside the tree.
+func (t *Tree) publicKey(x NodeIndex) []byte {
+	if int(x) >= len(t.nodes) || t.nodes[x].Blank() {
+		return nil
+	}
+	return t.encryptionKey(x)
+}

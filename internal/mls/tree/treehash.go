@@ -1,0 +1,84 @@
+package tree
+
+import (
+	"slices"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+)
+
+// TreeHash returns the tree hash of the root (RFC 9420 §7.8), the value of
+// GroupContext.tree_hash. Only nodes changed since the last call are hashed
+// again: O(log n) after a path change.
+func (t *Tree) TreeHash() []byte {
+	return slices.Clone(t.nodeHash(t.Root()))
+}
+
+// nodeHash returns the tree hash of node x. The slice points into the
+// cache: it changes when x does.
+func (t *Tree) nodeHash(x NodeIndex) []byte {
+	n := t.suite.HashLen()
+	h := t.hashes[int(x)*n : int(x+1)*n]
+	if t.valid[x]&hashValid != 0 {
+		return h
+	}
+	in := mls.TreeHashInput{NodeType: mls.NodeTypeLeaf}
+	if l, ok := x.LeafIndex(); ok {
+		in.Leaf = mls.LeafNodeHashInput{LeafIndex: uint32(l), LeafNode: t.nodes[x].Leaf}
+	} else {
+		left, _ := x.Left()
+		right, _ := x.Right()
+		in.NodeType = mls.NodeTypeParent
+		in.Parent = mls.ParentNodeHashInput{ParentNode: t.nodes[x].Parent, LeftHash: t.nodeHash(left), RightHash: t.nodeHash(right)}
+	}
+	t.hashInto(h, &in)
+	t.valid[x] |= hashValid
+	return h
+}
+
+// hashInto writes the hash of v's encoding into dst, which has room for
+// exactly one hash, reusing the tree's encoding buffer and hash state.
+func (t *Tree) hashInto(dst []byte, v codec.Marshaler) {
+	if t.hasher == nil {
+		t.hasher = t.suite.NewHash()
+	}
+	t.buf = codec.MarshalTo(t.buf[:0], v)
+	t.hasher.Reset()
+	t.hasher.Write(t.buf)
+	t.hasher.Sum(dst[:0])
+}
+
+// originalHash is the tree hash of x in the tree where the leaves of
+// without (sorted leaf indices: a parent's unmerged_leaves) are blank and
+// missing from every unmerged_leaves list: the original_sibling_tree_hash of
+// RFC 9420 §7.9. Subtrees that hold none of them keep their cached hash.
+func (t *Tree) originalHash(x NodeIndex, without []uint32) []byte {
+	first, last := leafSpan(x)
+	lo, _ := slices.BinarySearch(without, uint32(first))
+	hi, _ := slices.BinarySearch(without, uint32(last)+1)
+	without = without[lo:hi]
+	if len(without) == 0 {
+		return t.nodeHash(x)
+	}
+	in := mls.TreeHashInput{NodeType: mls.NodeTypeLeaf}
+	if l, ok := x.LeafIndex(); ok {
+		// x is one of the leaves: blank.
+		in.Leaf.LeafIndex = uint32(l)
+	} else {
+		left, _ := x.Left()
+		right, _ := x.Right()
+		in.NodeType = mls.NodeTypeParent
+		in.Parent = mls.ParentNodeHashInput{LeftHash: t.originalHash(left, without), RightHash: t.originalHash(right, without)}
+		if p := t.nodes[x].Parent; p != nil {
+			q := *p
+			q.UnmergedLeaves = slices.DeleteFunc(slices.Clone(p.UnmergedLeaves), func(u uint32) bool {
+				_, found := slices.BinarySearch(without, u)
+				return found
+			})
+			in.Parent.ParentNode = &q
+		}
+	}
+	h := make([]byte, t.suite.HashLen())
+	t.hashInto(h, &in)
+	return h
+}
