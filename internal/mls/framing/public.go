@@ -35,7 +35,8 @@ func ProtectPublic(s *cipher.Suite, ac *mls.AuthenticatedContent, ctx *mls.Group
 // a membership tag that verifies under the epoch's membershipKey when the
 // sender is a member, and a signature that verifies with the sender's
 // signatureKey, which the caller looked up for m.Content.Sender. It returns
-// the authenticated content, sharing m's memory.
+// the authenticated content, sharing m's memory. Checking a commit's
+// confirmation tag, which needs the next epoch's key, is the caller's job.
 func UnprotectPublic(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext, membershipKey, signatureKey []byte) (*mls.AuthenticatedContent, error) {
 	if err := checkPublic(s, m, ctx); err != nil {
 		return nil, err
