@@ -121,3 +121,18 @@ func TestParseOneTimeKeys(t *testing.T) {
 		t.Fatalf("ParseOneTimeKeys = %v, want an error for mls:a", err)
 	}
 }
+
+func FuzzParseMLSClaim(f *testing.F) {
+	f.Add([]byte(`{"protocol_version":"mls10","acceptable_ciphersuites":["` + suite1Name + `"],"required_capabilities":"AgD/AAA"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var c MLSClaim
+		if json.Unmarshal(raw, &c) != nil {
+			return
+		}
+		p, err := ParseMLSClaim(&c)
+		if err == nil && (len(p.Suites) == 0 || p.claim.ProtocolVersion != ProtocolVersion) {
+			t.Fatalf("ParseMLSClaim(%s) = %+v", raw, p)
+		}
+	})
+}
