@@ -1,22 +1,18 @@
 package test
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tidwall/gjson"
 
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to look into a server's database
 
-	"github.com/matrix-org/dendrite/msc4244/internal/mls"
-	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
-	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+	"github.com/matrix-org/dendrite/msc4244/mlsds/mlsdstest"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 )
@@ -48,77 +44,26 @@ func dsUser(s *harness.Server) string { return "@:" + string(s.Name) }
 // to create a group.
 type mlsDevice struct {
 	*client.Client
-	suite   *cipher.Suite
-	sigPriv []byte
-	leaf    *mls.LeafNode
+	*mlsdstest.Device
 }
 
 func newMLSDevice(t testing.TB, c *client.Client) *mlsDevice {
 	t.Helper()
-	suite, err := cipher.Lookup(cipher.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
+	d, err := mlsdstest.NewDevice(c.UserID, c.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sigPriv, sigPub, err := suite.GenerateSignatureKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, encPub, err := suite.GenerateHPKEKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := uint64(time.Now().Unix())
-	leaf := &mls.LeafNode{
-		EncryptionKey: encPub,
-		SignatureKey:  sigPub,
-		Credential:    mls.Credential{Type: mls.CredentialBasic, Identity: []byte(c.UserID + "|" + c.DeviceID)},
-		Capabilities: mls.Capabilities{
-			Versions:     []mls.ProtocolVersion{mls.MLS10},
-			CipherSuites: []mls.CipherSuite{mls.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519},
-			Credentials:  []mls.CredentialType{mls.CredentialBasic},
-		},
-		Source:   mls.LeafNodeSourceKeyPackage,
-		Lifetime: mls.Lifetime{NotBefore: now - 3600, NotAfter: now + 30*24*3600},
-	}
-	leaf.Signature, err = suite.SignWithLabel(sigPriv, "LeafNodeTBS", codec.Marshal(leaf.TBS(nil, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &mlsDevice{Client: c, suite: suite, sigPriv: sigPriv, leaf: leaf}
+	return &mlsDevice{Client: c, Device: d}
 }
 
-// genesis returns the encoded MLSMessage of the epoch-0 GroupInfo of a
-// group whose only member is d, for roomID, with externalSender (an encoded
-// ExternalSender, as the DS serves it) in external_senders.
+// genesis returns the encoded epoch-0 GroupInfo of d's group for roomID.
 func (d *mlsDevice) genesis(t testing.TB, roomID string, externalSender []byte) []byte {
 	t.Helper()
-	var sender mls.ExternalSender
-	if err := codec.Unmarshal(externalSender, &sender); err != nil {
-		t.Fatalf("external sender: %v", err)
-	}
-	tag := make([]byte, 32)
-	_, _ = rand.Read(tag)
-	gi := &mls.GroupInfo{
-		GroupContext: mls.GroupContext{
-			Version:     mls.MLS10,
-			CipherSuite: mls.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519,
-			GroupID:     []byte(roomID),
-			Epoch:       0,
-			TreeHash: d.suite.Hash(codec.Marshal(&mls.TreeHashInput{
-				NodeType: mls.NodeTypeLeaf,
-				Leaf:     mls.LeafNodeHashInput{LeafIndex: 0, LeafNode: d.leaf},
-			})),
-			Extensions: mls.Extensions{mls.NewExtension(mls.ExternalSenders{sender})},
-		},
-		Extensions:      mls.Extensions{mls.NewExtension(mls.RatchetTree{{Leaf: d.leaf}})},
-		ConfirmationTag: tag,
-		Signer:          0,
-	}
-	var err error
-	if gi.Signature, err = d.suite.SignWithLabel(d.sigPriv, "GroupInfoTBS", codec.Marshal(gi.TBS())); err != nil {
+	gi, err := d.Genesis(roomID, externalSender)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return codec.Marshal(mls.NewGroupInfo(gi))
+	return gi
 }
 
 // externalSender returns the encoded ExternalSender the DS of server serves

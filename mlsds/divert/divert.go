@@ -24,8 +24,6 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/nats-io/nats.go"
 	"github.com/sirupsen/logrus"
-	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 )
@@ -122,15 +120,20 @@ func (j *JetStream) receive(ote *types.OutputSendToDeviceEvent) error {
 }
 
 // stampDevice sets the content's sender_device to device, replacing what
-// the client may have put there, and returns the re-encoded message.
+// the client may have put there, and returns the re-encoded message. The
+// content is decoded and encoded again, so that a duplicated key cannot make
+// the receiving server read another value than the one set here.
 func stampDevice(ote *types.OutputSendToDeviceEvent, device string) ([]byte, error) {
-	if !gjson.ParseBytes(ote.Content).IsObject() {
+	var content map[string]json.RawMessage
+	if err := json.Unmarshal(ote.Content, &content); err != nil || content == nil {
 		return nil, errors.New("divert: to-device content is not a JSON object")
 	}
-	content, err := sjson.SetBytes(ote.Content, senderDeviceKey, device)
-	if err != nil {
+	var err error
+	if content[senderDeviceKey], err = json.Marshal(device); err != nil {
 		return nil, err
 	}
-	ote.Content = content
+	if ote.Content, err = json.Marshal(content); err != nil {
+		return nil, err
+	}
 	return json.Marshal(ote)
 }

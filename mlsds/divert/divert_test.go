@@ -129,3 +129,31 @@ func TestFederationMessages(t *testing.T) {
 		t.Fatal("Failed() is false after a DS failure")
 	}
 }
+
+// FuzzStampDevice: any content either is refused or comes out as a JSON
+// object whose sender_device is the device.
+func FuzzStampDevice(f *testing.F) {
+	f.Add([]byte(`{"room_id":"!r:x","sender_device":"FORGED"}`))
+	f.Fuzz(func(t *testing.T, content []byte) {
+		ote := &types.OutputSendToDeviceEvent{UserID: "@:remote.example", SendToDeviceEvent: gomatrixserverlib.SendToDeviceEvent{Content: content}}
+		data, err := stampDevice(ote, "DEVICE")
+		if err != nil {
+			return
+		}
+		var out types.OutputSendToDeviceEvent
+		if err = json.Unmarshal(data, &out); err != nil {
+			t.Fatalf("stamped message is not JSON: %v", err)
+		}
+		// Both the first and the last of duplicated keys are checked:
+		// readers differ in which they take.
+		var last struct {
+			SenderDevice string `json:"sender_device"`
+		}
+		if err = json.Unmarshal(out.Content, &last); err != nil || last.SenderDevice != "DEVICE" {
+			t.Fatalf("sender_device (last) is %q in %s", last.SenderDevice, out.Content)
+		}
+		if got := gjson.GetBytes(out.Content, "sender_device"); got.Str != "DEVICE" {
+			t.Fatalf("sender_device (first) is %s in %s", got.Raw, out.Content)
+		}
+	})
+}
