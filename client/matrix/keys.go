@@ -82,9 +82,10 @@ type DeviceKeys struct {
 }
 
 // QueryKeysResponse holds the device keys of the users asked for, by user
-// and device, and the servers that failed.
+// and device, as the server sent them (signatures cover the exact fields),
+// and the servers that failed.
 type QueryKeysResponse struct {
-	DeviceKeys map[string]map[string]DeviceKeys `json:"device_keys"`
+	DeviceKeys map[string]map[string]json.RawMessage `json:"device_keys"`
 	Failures   map[string]json.RawMessage       `json:"failures"`
 }
 
