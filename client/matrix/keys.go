@@ -86,7 +86,7 @@ type DeviceKeys struct {
 // and the servers that failed.
 type QueryKeysResponse struct {
 	DeviceKeys map[string]map[string]json.RawMessage `json:"device_keys"`
-	Failures   map[string]json.RawMessage       `json:"failures"`
+	Failures   map[string]json.RawMessage            `json:"failures"`
 }
 
 // QueryKeys fetches the device keys of every device of users.
