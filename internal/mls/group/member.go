@@ -111,7 +111,7 @@ func (g *Group) checkActive() error {
 	case removed:
 		return ruled(ErrRemoved, "leaf %d was removed", g.priv.Leaf())
 	case reinit:
-		return ruled(ErrReInitPending, "")
+		return ruled(ErrReInitPending, "the group awaits its replacement")
 	}
 	return nil
 }

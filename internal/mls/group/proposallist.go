@@ -109,7 +109,7 @@ func sortProposals(list []committed, committer mls.Sender) (*proposalList, error
 			pl.externalInit = p.ExternalInit
 		case mls.ProposalGroupContextExtensions:
 			if pl.gce != nil {
-				return nil, ruled(ErrSeveralGCE, "")
+				return nil, ruled(ErrSeveralGCE, "a second one")
 			}
 			pl.gce = p.GroupContextExtensions
 		}
@@ -219,10 +219,10 @@ func (g *PublicGroup) apply(pl *proposalList) (*applied, error) {
 func (a *applied) checkMembersSupport() error {
 	for l, leaf := range a.tree.Members() {
 		if err := supportsContext(leaf, a.ctx.Extensions); err != nil {
-			return ruled(ErrExtensions, "leaf %d: %v", l, err)
+			return fmt.Errorf("%w (leaf %d)", err, l)
 		}
 		if err := meetsRequired(leaf, a.ext.required); err != nil {
-			return ruled(ErrExtensions, "leaf %d: %v", l, err)
+			return fmt.Errorf("%w (leaf %d)", err, l)
 		}
 	}
 	return nil

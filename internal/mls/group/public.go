@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"fmt"
 	"iter"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -123,7 +124,7 @@ func verifiedTree(suite *cipher.Suite, nodes mls.RatchetTree, gc *mls.GroupConte
 	if hasNonDefault(gc.Extensions) {
 		for l, leaf := range t.Members() {
 			if err := supportsContext(leaf, gc.Extensions); err != nil {
-				return nil, ruled(ErrExtensions, "leaf %d: %v", l, err)
+				return nil, fmt.Errorf("%w (leaf %d)", err, l)
 			}
 		}
 	}
