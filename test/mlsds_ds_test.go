@@ -3,9 +3,12 @@ package test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/tidwall/gjson"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -61,7 +64,9 @@ func TestDSInfo(t *testing.T) {
 // answered with m.mls.rejected, also to devices on another server.
 func TestDSGenesisAndRecovery(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
-		d := harness.Deploy(t, db, 2)
+		d := harness.DeployWith(t, db, harness.Options{Servers: 2, Config: func(_ int, cfg *config.Dendrite) {
+			cfg.Global.Metrics.Enabled = true
+		}})
 		a, b := d.Servers[0], d.Servers[1]
 		alice := newMLSDevice(t, a.MustRegisterUser(t, "alice"))
 		carol := a.MustRegisterUser(t, "carol")
@@ -166,6 +171,25 @@ func TestDSGenesisAndRecovery(t *testing.T) {
 		must.MatchResponse(t, res, match.MatrixError(http.StatusNotFound, "M_NOT_FOUND"))
 		res = alice.Do(t, http.MethodGet, dsPath("rooms", roomID, "mls", "commits"), client.WithQuery("limit", "0"))
 		must.MatchResponse(t, res, match.MatrixError(http.StatusBadRequest, "M_INVALID_PARAM"))
+
+		// The DS counted what it did.
+		basic := a.Config.Global.Metrics.BasicAuth
+		metrics := string(must.ReadBody(t, a.Client().Do(t, http.MethodGet, []string{"metrics"},
+			client.WithHeader("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(basic.Username+":"+basic.Password))))))
+		for _, line := range []string{
+			`dendrite_mlsds_messages_total{kind="genesis",outcome="accepted"} 2`,
+			`dendrite_mlsds_messages_total{kind="genesis",outcome="M_MLS_FORBIDDEN"} 2`,
+			`dendrite_mlsds_messages_total{kind="genesis",outcome="M_MLS_INVALID"} 2`,
+			`dendrite_mlsds_messages_total{kind="genesis",outcome="M_MLS_WRONG_EPOCH"} 1`,
+			`dendrite_mlsds_messages_total{kind="commit",outcome="M_MLS_UNKNOWN_GROUP"} 2`,
+			`dendrite_mlsds_messages_total{kind="unknown",outcome="M_MLS_BAD_REQUEST"} 2`,
+			`dendrite_mlsds_accept_seconds_count{kind="genesis"} 1`,
+			`dendrite_mlsds_log_entries 1`,
+		} {
+			if !strings.Contains(metrics, "\n"+line+"\n") {
+				t.Errorf("metrics lack %s in:\n%.3000s", line, metrics)
+			}
+		}
 
 		// Nothing addressed to the DS was stored for delivery, while what
 		// the DS sent to alice's devices was.
