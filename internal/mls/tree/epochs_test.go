@@ -2,6 +2,7 @@ package tree
 
 import (
 	"bytes"
+	"errors"
 	"maps"
 	"slices"
 	"testing"
@@ -271,5 +272,29 @@ func TestEpochs(t *testing.T) {
 	}
 	if n := e.clients[4].tree.LeafCount(); n != 8 || len(e.clients) != 5 {
 		t.Fatalf("%d leaves, %d members", n, len(e.clients))
+	}
+}
+
+// TestPrivateEncoding stores and loads the keys of every member of a
+// steady group: the same keys come back.
+func TestPrivateEncoding(t *testing.T) {
+	g := sharedGroup(t, "steady", 7)
+	for l := range g.tree.Members() {
+		k := g.private(t, l)
+		loaded, err := UnmarshalPrivate(g.tree.Suite(), codec.Marshal(k))
+		if err != nil {
+			t.Fatalf("member %d: %v", l, err)
+		}
+		if loaded.Leaf() != l || !maps.EqualFunc(loaded.keys, k.keys, func(a, b keyPair) bool {
+			return bytes.Equal(a.priv, b.priv) && bytes.Equal(a.pub, b.pub)
+		}) {
+			t.Fatalf("member %d: keys differ after loading", l)
+		}
+	}
+	// A node not above the leaf is refused.
+	k := g.private(t, 0)
+	k.keys[5] = keyPair{priv: []byte{1}, pub: []byte{2}}
+	if _, err := UnmarshalPrivate(g.tree.Suite(), codec.Marshal(k)); !errors.Is(err, codec.ErrInvalidValue) {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"maps"
 	"slices"
 
+	"golang.org/x/crypto/cryptobyte"
+
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/treemath"
 )
 
@@ -43,6 +46,44 @@ func NewPrivate(t *Tree, l LeafIndex, encryptionPriv []byte) (*Private, error) {
 		return nil, fmt.Errorf("%w: leaf %d", ErrPrivateKey, l)
 	}
 	return &Private{suite: t.suite, leaf: l, keys: map[NodeIndex]keyPair{l.NodeIndex(): {priv: encryptionPriv, pub: pub}}}, nil
+}
+
+// MarshalMLS encodes k for a member's stored state: its leaf index, then
+// each node's index, private key and public key, in node order:
+//
+//	struct { uint32 node; opaque priv<V>; opaque pub<V>; } NodeKey;
+//	struct { uint32 leaf; NodeKey keys<V>; } Private;
+func (k *Private) MarshalMLS(b *cryptobyte.Builder) {
+	b.AddUint32(uint32(k.leaf))
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
+		for _, x := range slices.Sorted(maps.Keys(k.keys)) {
+			b.AddUint32(uint32(x))
+			codec.AddOpaque(b, k.keys[x].priv)
+			codec.AddOpaque(b, k.keys[x].pub)
+		}
+	})
+}
+
+// UnmarshalPrivate decodes what Private.MarshalMLS wrote, for suite: nodes
+// in increasing order, each the leaf or above it. The keys are checked
+// against a tree when they are used.
+func UnmarshalPrivate(suite *cipher.Suite, data []byte) (*Private, error) {
+	d := codec.NewDecoder(data)
+	k := &Private{suite: suite, leaf: LeafIndex(d.Uint32()), keys: map[NodeIndex]keyPair{}}
+	d.Vector(func(d *codec.Decoder) {
+		for prev := -1; !d.Empty(); {
+			x := NodeIndex(d.Uint32())
+			kp := keyPair{priv: bytes.Clone(d.Opaque()), pub: bytes.Clone(d.Opaque())}
+			if int(x) <= prev || !x.IsAncestor(k.leaf.NodeIndex()) {
+				d.Invalid("key of node %d for leaf %d", x, k.leaf)
+			}
+			k.keys[x], prev = kp, int(x)
+		}
+	})
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // Leaf returns the member's leaf index.
