@@ -68,7 +68,7 @@ func (g *Group) Commit(opts CommitOptions) (*PendingCommit, error) {
 	if err := g.checkActive(); err != nil {
 		return nil, err
 	}
-	self := mls.Sender{Type: mls.SenderMember, Index: uint32(g.priv.Leaf())}
+	self := mls.Sender{Type: mls.SenderMember, Index: uint32(g.self)}
 	list, err := g.commitList(self, &opts)
 	if err != nil {
 		return nil, err
@@ -89,12 +89,12 @@ func (g *Group) Commit(opts CommitOptions) (*PendingCommit, error) {
 		return nil, err
 	}
 	c := &commitBuilder{
-		public: g.public, sender: self, committer: g.priv.Leaf(), list: pl, applied: a,
+		public: g.public, sender: self, committer: g.self, list: pl, applied: a,
 		signer: g.signer, initSecret: g.secrets.init, pskSecret: pskSecret,
 		opts: &opts, member: g,
 	}
 	if pl.pathRequired || opts.ForcePath {
-		c.leaf = *g.public.tree.Leaf(g.priv.Leaf())
+		c.leaf = *g.public.tree.Leaf(g.self)
 		c.withPath = true
 	}
 	return c.build()
@@ -363,7 +363,7 @@ func (g *Group) GroupInfo(opts GroupInfoOptions) (*mls.GroupInfo, error) {
 	if err := g.checkActive(); err != nil {
 		return nil, err
 	}
-	return groupInfo(g.public, g.priv.Leaf(), g.signer, g.secrets.external, &opts)
+	return groupInfo(g.public, g.self, g.signer, g.secrets.external, &opts)
 }
 
 // randomSecret returns a fresh secret of the suite's hash length.

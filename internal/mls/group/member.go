@@ -26,8 +26,9 @@ type Group struct {
 
 	signaturePriv []byte
 	signer        *cipher.Signer
-	// priv holds the HPKE private keys of the member's leaf and of the
-	// nodes above it that it knows.
+	// self is the member's leaf; priv holds the HPKE private keys of it and
+	// of the nodes above it that the member knows (nil once removed).
+	self       LeafIndex
 	priv       *tree.Private
 	secrets    epochSecrets
 	secretTree *schedule.SecretTree
@@ -90,7 +91,7 @@ func (g *Group) Epoch() uint64 { return g.public.ctx.Epoch }
 func (g *Group) GroupID() []byte { return g.public.ctx.GroupID }
 
 // LeafIndex returns the member's own leaf.
-func (g *Group) LeafIndex() LeafIndex { return g.priv.Leaf() }
+func (g *Group) LeafIndex() LeafIndex { return g.self }
 
 // EpochAuthenticator returns the epoch's epoch_authenticator (RFC 9420
 // §8.7), which members can compare to detect a forked view of the group.
@@ -109,7 +110,7 @@ func (g *Group) Export(label string, context []byte, length int) ([]byte, error)
 func (g *Group) checkActive() error {
 	switch g.status {
 	case removed:
-		return ruled(ErrRemoved, "leaf %d was removed", g.priv.Leaf())
+		return ruled(ErrRemoved, "leaf %d was removed", g.self)
 	case reinit:
 		return ruled(ErrReInitPending, "the group awaits its replacement")
 	}
@@ -134,6 +135,9 @@ type Processed struct {
 // application data, records proposals, and validates commits into a
 // StagedCommit without changing the epoch.
 func (g *Group) Process(m *mls.MLSMessage) (*Processed, error) {
+	if g.status == removed {
+		return nil, ruled(ErrRemoved, "leaf %d was removed", g.self)
+	}
 	var ac *mls.AuthenticatedContent
 	var err error
 	switch m.WireFormat {
@@ -204,7 +208,7 @@ func (s *StagedCommit) EpochAuthenticator() []byte { return s.secrets.authentica
 // stageReceived validates another member's commit and derives the new
 // epoch's secrets (RFC 9420 §12.4.2).
 func (g *Group) stageReceived(ac *mls.AuthenticatedContent) (*StagedCommit, error) {
-	self := g.priv.Leaf()
+	self := g.self
 	if s := ac.Content.Sender; s.Type == mls.SenderMember && LeafIndex(s.Index) == self {
 		return nil, errOwnCommit
 	}
@@ -254,7 +258,7 @@ func (g *Group) stageReceived(ac *mls.AuthenticatedContent) (*StagedCommit, erro
 // commit's proposals give: when the commit applies the member's own Update,
 // the leaf key is the one the Update proposed.
 func (g *Group) privateAfter(pc *PublicCommit) (*tree.Private, error) {
-	self := g.priv.Leaf()
+	self := g.self
 	for _, u := range pc.list.updates {
 		if LeafIndex(u.sender.Index) != self {
 			continue
@@ -297,7 +301,7 @@ func (g *Group) Merge(s *StagedCommit) error {
 	g.updates = nil
 	g.status = s.status
 	if s.status == removed {
-		g.secrets, g.secretTree = epochSecrets{}, nil
+		g.priv, g.secrets, g.secretTree = nil, epochSecrets{}, nil
 		return nil
 	}
 	g.priv, g.secrets, g.secretTree = s.priv, s.secrets, s.secretTree

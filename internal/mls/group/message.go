@@ -70,7 +70,7 @@ func (g *Group) content(body mls.Content, aad []byte) *mls.FramedContent {
 	return &mls.FramedContent{
 		GroupID:           g.public.ctx.GroupID,
 		Epoch:             g.public.ctx.Epoch,
-		Sender:            mls.Sender{Type: mls.SenderMember, Index: uint32(g.priv.Leaf())},
+		Sender:            mls.Sender{Type: mls.SenderMember, Index: uint32(g.self)},
 		AuthenticatedData: aad,
 		Content:           body,
 	}

@@ -31,7 +31,7 @@ func (g *Group) ProposeUpdate(opts MessageOptions) (*mls.MLSMessage, *Proposal, 
 	if err != nil {
 		return nil, nil, err
 	}
-	self := g.priv.Leaf()
+	self := g.self
 	leaf := *g.public.tree.Leaf(self)
 	leaf.EncryptionKey = pub
 	leaf.Source = mls.LeafNodeSourceUpdate
