@@ -208,13 +208,10 @@ func (c *Client) Ed25519() string {
 	return k
 }
 
-// Logout deletes the device on the server. The profile stays on disk but
-// can no longer talk to the server; remove its folder to forget it.
+// Logout deletes the device on the server. The profile stays on disk (its
+// requests now fail with M_UNKNOWN_TOKEN); remove its folder to forget it.
 func (c *Client) Logout(ctx context.Context) error {
-	if err := c.api.Logout(ctx); err != nil {
-		return err
-	}
-	return c.updateAccount(ctx, func(a *account) { a.AccessToken = "" })
+	return c.api.Logout(ctx)
 }
 
 // serverOf returns the server name of a user, room or event ID.

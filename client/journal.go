@@ -134,3 +134,21 @@ func (c *Client) JournalEnd(ctx context.Context) (uint64, error) {
 	})
 	return head.Next, err
 }
+
+func cursorRecord(name string) string { return "cursor/" + name }
+
+// Cursor returns the saved journal position named name (0 when never
+// saved): where a reader such as a CLI's `listen` stopped.
+func (c *Client) Cursor(ctx context.Context, name string) (uint64, error) {
+	var seq uint64
+	err := c.locked(ctx, func() error {
+		_, err := c.store.Get(cursorRecord(name), &seq)
+		return err
+	})
+	return seq, err
+}
+
+// SaveCursor saves the journal position named name.
+func (c *Client) SaveCursor(ctx context.Context, name string, seq uint64) error {
+	return c.locked(ctx, func() error { return c.store.Put(cursorRecord(name), seq) })
+}

@@ -212,3 +212,37 @@ func deviceInfo(userID, deviceID string, raw json.RawMessage) DeviceInfo {
 	}
 	return d
 }
+
+// Join joins roomID (through the servers in via when the homeserver is not
+// in the room yet) and records it.
+func (c *Client) Join(ctx context.Context, roomIDOrAlias string, via ...string) (string, error) {
+	roomID, err := c.api.Join(ctx, roomIDOrAlias, via, nil)
+	if err != nil {
+		return "", err
+	}
+	return roomID, c.locked(ctx, func() error {
+		_, err := c.learnRoom(ctx, roomID)
+		return err
+	})
+}
+
+// Leave leaves roomID (or rejects an invite). In an MLS room the DS then
+// removes the user's devices from the group.
+func (c *Client) Leave(ctx context.Context, roomID string) error {
+	if err := c.api.Leave(ctx, roomID); err != nil {
+		return err
+	}
+	return c.locked(ctx, func() error {
+		r, found, err := c.loadRoom(roomID)
+		if err != nil || !found {
+			return err
+		}
+		r.Left = true
+		return c.saveRoom(r)
+	})
+}
+
+// Invite invites userID to roomID.
+func (c *Client) Invite(ctx context.Context, roomID, userID string) error {
+	return c.api.Invite(ctx, roomID, userID)
+}
