@@ -16,20 +16,23 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		{name: "register", args: "[--homeserver URL] USER", summary: "create an account and a profile for its first device", flags: accountFlags, run: runAccount(true)},
-		{name: "login", args: "[--homeserver URL] USER", summary: "log an existing account in as a new device with a new profile", flags: accountFlags, run: runAccount(false)},
-		{name: "logout", summary: "delete this device on the server (the profile folder stays; remove it by hand)", run: runLogout},
-		{name: "whoami", summary: "show the profile's user, device and homeserver", run: runWhoami},
-		{name: "create-room", args: "[--name NAME] [--preset PRESET]", summary: "create an MLS room whose Delivery Service is your homeserver", flags: createRoomFlags, run: runCreateRoom},
-		{name: "invite", args: "ROOM USER...", summary: "invite users (progress is shown for several)", run: runInvite},
-		{name: "join", args: "[--via SERVER] ROOM", summary: "join a room", flags: joinFlags, run: runJoin},
-		{name: "leave", args: "ROOM", summary: "leave a room (the Delivery Service removes your devices from its group)", run: runLeave},
-		{name: "listen", args: "[--all] [--for DURATION]", summary: "print messages and group changes as they arrive (from where the last listen stopped)", flags: listenFlags, run: runListen},
-		{name: "rooms", summary: "list the rooms this device knows", run: runRooms},
-		{name: "members", args: "ROOM", summary: "show the room's members", run: runMembers},
-		{name: "devices", args: "[USER]", summary: "list a user's devices and their keys (default: yours)", run: runDevices},
+		{name: "register", args: "[--homeserver URL] USER", nargs: one, summary: "create an account and a profile for its first device", flags: accountFlags, run: runAccount(true)},
+		{name: "login", args: "[--homeserver URL] USER", nargs: one, summary: "log an existing account in as a new device with a new profile", flags: accountFlags, run: runAccount(false)},
+		{name: "logout", summary: "delete this device on the server (the profile folder stays; remove it by hand)", withClient: runLogout},
+		{name: "whoami", summary: "show the profile's user, device and homeserver", withClient: runWhoami},
+		{name: "create-room", args: "[--name NAME] [--preset PRESET]", summary: "create an MLS room whose Delivery Service is your homeserver", flags: createRoomFlags, withClient: runCreateRoom},
+		{name: "invite", args: "ROOM USER...", nargs: [2]int{2, -1}, summary: "invite users (progress is shown for several)", withClient: runInvite},
+		{name: "join", args: "[--via SERVER] ROOM", nargs: one, summary: "join a room", flags: joinFlags, withClient: runJoin},
+		{name: "leave", args: "ROOM", nargs: one, summary: "leave a room (the Delivery Service removes your devices from its group)", withClient: runLeave},
+		{name: "listen", args: "[--all] [--for DURATION]", summary: "print messages and group changes as they arrive (from where the last listen stopped)", flags: listenFlags, withClient: runListen},
+		{name: "rooms", summary: "list the rooms this device knows", withClient: runRooms},
+		{name: "members", args: "ROOM", nargs: one, summary: "show the room's members", withClient: runMembers},
+		{name: "devices", args: "[USER]", nargs: [2]int{0, 1}, summary: "list a user's devices and their keys (default: yours)", withClient: runDevices},
 	}
 }
+
+// one is the nargs of commands that take exactly one argument.
+var one = [2]int{1, 1}
 
 func openClient(e *env) (*client.Client, error) {
 	p, err := e.profile(false)
@@ -37,13 +40,6 @@ func openClient(e *env) (*client.Client, error) {
 		return nil, err
 	}
 	return client.Open(p)
-}
-
-func wantArgs(args []string, min, max int) error {
-	if len(args) < min || (max >= 0 && len(args) > max) {
-		return usagef("wrong number of arguments")
-	}
-	return nil
 }
 
 func accountFlags(fs *flag.FlagSet) {
@@ -56,9 +52,6 @@ func flagValue(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Va
 
 func runAccount(register bool) func(context.Context, *env, *flag.FlagSet, []string) error {
 	return func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-		if err := wantArgs(args, 1, 1); err != nil {
-			return err
-		}
 		homeserver := flagValue(fs, "homeserver")
 		if homeserver == "" {
 			homeserver = e.getenv("MLSCLIENT_HOMESERVER")
@@ -94,15 +87,8 @@ func runAccount(register bool) func(context.Context, *env, *flag.FlagSet, []stri
 	}
 }
 
-func runLogout(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	if err = c.Logout(ctx); err != nil {
+func runLogout(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
+	if err := c.Logout(ctx); err != nil {
 		return err
 	}
 	e.result(fmt.Sprintf("logged out device %s of %s", c.DeviceID(), c.UserID()),
@@ -110,14 +96,7 @@ func runLogout(ctx context.Context, e *env, _ *flag.FlagSet, args []string) erro
 	return nil
 }
 
-func runWhoami(_ context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runWhoami(_ context.Context, e *env, _ *flag.FlagSet, c *client.Client, _ []string) error {
 	e.result(fmt.Sprintf("%s, device %s (ed25519 %s) on %s", c.UserID(), c.DeviceID(), c.Ed25519(), c.Homeserver()),
 		map[string]string{"user_id": c.UserID(), "device_id": c.DeviceID(), "ed25519": c.Ed25519(), "homeserver": c.Homeserver()})
 	return nil
@@ -128,14 +107,7 @@ func createRoomFlags(fs *flag.FlagSet) {
 	fs.String("preset", "private_chat", "createRoom preset (private_chat, public_chat, trusted_private_chat)")
 }
 
-func runCreateRoom(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runCreateRoom(ctx context.Context, e *env, fs *flag.FlagSet, c *client.Client, args []string) error {
 	roomID, err := c.CreateRoom(ctx, client.CreateRoomOptions{Name: flagValue(fs, "name"), Preset: flagValue(fs, "preset")})
 	if err != nil {
 		return err
@@ -145,20 +117,13 @@ func runCreateRoom(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	return nil
 }
 
-func runInvite(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 2, -1); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runInvite(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
 	roomID, users := args[0], args[1:]
 	for i, user := range users {
 		if len(users) > 1 {
 			e.progress("inviting", i, len(users), user)
 		}
-		if err = c.Invite(ctx, roomID, user); err != nil {
+		if err := c.Invite(ctx, roomID, user); err != nil {
 			return fmt.Errorf("inviting %s (%d of %d invited): %w", user, i, len(users), err)
 		}
 		e.result(fmt.Sprintf("invited %s to %s", user, roomID), map[string]string{"room_id": roomID, "invited": user})
@@ -173,14 +138,7 @@ func joinFlags(fs *flag.FlagSet) {
 	fs.String("via", "", "a server in the room, when your homeserver is not (default: the room ID's server)")
 }
 
-func runJoin(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 1, 1); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runJoin(ctx context.Context, e *env, fs *flag.FlagSet, c *client.Client, args []string) error {
 	via := flagValue(fs, "via")
 	if via == "" {
 		_, via, _ = strings.Cut(args[0], ":")
@@ -193,15 +151,8 @@ func runJoin(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	return nil
 }
 
-func runLeave(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 1, 1); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
-	if err = c.Leave(ctx, args[0]); err != nil {
+func runLeave(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
+	if err := c.Leave(ctx, args[0]); err != nil {
 		return err
 	}
 	e.result("left "+args[0], map[string]string{"room_id": args[0], "left": "true"})
@@ -216,14 +167,7 @@ func listenFlags(fs *flag.FlagSet) {
 // listenCursor names the journal position where `listen` stopped.
 const listenCursor = "listen"
 
-func runListen(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runListen(ctx context.Context, e *env, fs *flag.FlagSet, c *client.Client, args []string) error {
 	from, err := c.Cursor(ctx, listenCursor)
 	if err != nil {
 		return err
@@ -255,14 +199,7 @@ func runListen(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	return err
 }
 
-func runRooms(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runRooms(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
 	rooms, err := c.Rooms(ctx)
 	if err != nil {
 		return err
@@ -273,14 +210,7 @@ func runRooms(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error
 	return nil
 }
 
-func runMembers(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 1, 1); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runMembers(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
 	members, err := c.Members(ctx, args[0])
 	if err != nil {
 		return err
@@ -291,14 +221,7 @@ func runMembers(ctx context.Context, e *env, _ *flag.FlagSet, args []string) err
 	return nil
 }
 
-func runDevices(ctx context.Context, e *env, _ *flag.FlagSet, args []string) error {
-	if err := wantArgs(args, 0, 1); err != nil {
-		return err
-	}
-	c, err := openClient(e)
-	if err != nil {
-		return err
-	}
+func runDevices(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
 	user := c.UserID()
 	if len(args) == 1 {
 		user = args[0]

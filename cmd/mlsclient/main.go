@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/matrix-org/dendrite/msc4244/client"
 )
 
 func main() {
@@ -50,9 +52,29 @@ type env struct {
 // command is one subcommand.
 type command struct {
 	name, args, summary string
-	run                 func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
+	// nargs are the least and most arguments (-1: any number).
+	nargs [2]int
+	// run runs a command that makes a profile; withClient one that uses
+	// the profile of --home.
+	run        func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
+	withClient func(ctx context.Context, e *env, fs *flag.FlagSet, c *client.Client, args []string) error
 	// flags declares the command's own flags on fs.
 	flags func(fs *flag.FlagSet)
+}
+
+// call checks the number of arguments and runs cmd.
+func (cmd *command) call(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if least, most := cmd.nargs[0], cmd.nargs[1]; len(args) < least || (most >= 0 && len(args) > most) {
+		return usagef("wrong number of arguments")
+	}
+	if cmd.run != nil {
+		return cmd.run(ctx, e, fs, args)
+	}
+	c, err := openClient(e)
+	if err != nil {
+		return err
+	}
+	return cmd.withClient(ctx, e, fs, c, args)
 }
 
 // usageError is a mistake in the command line (exit status 2).
@@ -103,7 +125,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	if e.home == "" {
 		e.home = defaultHome(e.getenv)
 	}
-	err := cmd.run(ctx, e, fs, fs.Args())
+	err := cmd.call(ctx, e, fs, fs.Args())
 	var usage *usageError
 	switch {
 	case err == nil:
