@@ -64,7 +64,7 @@ func FuzzNew(f *testing.F) {
 			t.Fatalf("export differs:\n got %x\nwant %x", got, data[1:])
 		}
 		hash := tr.TreeHash()
-		for x := range NodeIndex(len(tr.nodes)) {
+		for x := range NodeIndex(tr.nodeCount) {
 			tr.Resolution(x)
 		}
 		checkOurs(t, tr.Verify(&Params{}))

@@ -47,9 +47,11 @@ func (k *keyIndex) delete(key []byte) {
 	k.fold()
 }
 
-// fold makes a new base when delta has grown past 1/16 of it.
+// fold makes a new base when delta has grown past 1/32 of it, which
+// balances the cost of cloning delta with that of folding it for trees of
+// thousands of members and commits of tens of key changes.
 func (k *keyIndex) fold() {
-	if len(k.delta) <= 64+len(k.base)/16 {
+	if len(k.delta) <= 64+len(k.base)/32 {
 		return
 	}
 	base := make(map[string]NodeIndex, len(k.base)+len(k.delta))
@@ -115,7 +117,7 @@ func bump(m map[mls.CredentialType]int, typ mls.CredentialType, delta int) {
 // It fails, leaving the indexes unchanged, when a key is already used by
 // another node.
 func (t *Tree) index(x NodeIndex) error {
-	node := &t.nodes[x]
+	node := t.node(x)
 	if node.Blank() {
 		return nil
 	}
@@ -137,7 +139,7 @@ func (t *Tree) index(x NodeIndex) error {
 
 // unindex forgets what index recorded for node x.
 func (t *Tree) unindex(x NodeIndex) {
-	node := &t.nodes[x]
+	node := t.node(x)
 	if node.Blank() {
 		return
 	}

@@ -11,7 +11,7 @@ import (
 // parentHash is the parent hash of the non-blank parent p with copath
 // child s (RFC 9420 §7.9).
 func (t *Tree) parentHash(p, s NodeIndex) []byte {
-	node := t.nodes[p].Parent
+	node := t.node(p).Parent
 	return t.hashParent(node.EncryptionKey, node.ParentHash, t.originalHash(s, node.UnmergedLeaves))
 }
 
@@ -25,13 +25,14 @@ func (t *Tree) hashParent(encryptionKey, parentHash, siblingHash []byte) []byte 
 // storedParentHash is the parent_hash field of a non-blank node: nil for a
 // leaf whose source is not commit, which no parent hash ever matches.
 func (t *Tree) storedParentHash(x NodeIndex) []byte {
-	if leaf := t.nodes[x].Leaf; leaf != nil {
+	node := t.node(x)
+	if leaf := node.Leaf; leaf != nil {
 		if leaf.Source != mls.LeafNodeSourceCommit {
 			return nil
 		}
 		return leaf.ParentHash
 	}
-	return t.nodes[x].Parent.ParentHash
+	return node.Parent.ParentHash
 }
 
 // VerifyParentHashes checks that every non-blank parent node is parent-hash
@@ -41,9 +42,9 @@ func (t *Tree) storedParentHash(x NodeIndex) []byte {
 // D's parent_hash is the parent hash of P with the other child as copath
 // child. Each link is checked once, so a chain always ends at a leaf.
 func (t *Tree) VerifyParentHashes() error {
-	for i := 1; i < len(t.nodes); i += 2 {
+	for i := 1; i < t.nodeCount; i += 2 {
 		p := NodeIndex(i)
-		if t.nodes[p].Parent == nil {
+		if t.node(p).Parent == nil {
 			continue
 		}
 		left, _ := p.Left()
@@ -64,18 +65,17 @@ func (t *Tree) VerifyParentHashes() error {
 // linksTo reports whether some node in the resolution of p's child c is
 // parent-hash valid with respect to p, s being p's other child.
 func (t *Tree) linksTo(p, c, s NodeIndex) bool {
-	unmerged := t.nodes[p].Parent.UnmergedLeaves
+	unmerged := t.node(p).Parent.UnmergedLeaves
 	first, last := leafSpan(c)
 	lo, _ := slices.BinarySearch(unmerged, uint32(first))
 	hi, _ := slices.BinarySearch(unmerged, uint32(last)+1)
-	res := t.resolution(c)
 	// The resolution minus D must be exactly P's unmerged leaves under C:
 	// one more node than those, and a single node that is not one of them.
-	if len(res) != hi-lo+1 {
+	if t.resolutionSize(c) != hi-lo+1 {
 		return false
 	}
 	d, found := NodeIndex(0), false
-	for _, y := range res {
+	for _, y := range t.Resolution(c) {
 		if l, ok := y.LeafIndex(); ok && containsLeaf(unmerged[lo:hi], l) {
 			continue
 		}

@@ -110,16 +110,16 @@ func (k *Private) Prune(t *Tree) {
 // the committer's direct paths. Every derived public key must be the one in
 // t.
 func (k *Private) ImportPathSecret(t *Tree, x NodeIndex, pathSecret []byte) error {
-	if x.IsLeaf() || !x.IsAncestor(k.leaf.NodeIndex()) || int(x) >= len(t.nodes) {
+	if x.IsLeaf() || !x.IsAncestor(k.leaf.NodeIndex()) || int(x) >= t.nodeCount {
 		return fmt.Errorf("%w: node %d is not above leaf %d", ErrPathSecret, x, k.leaf)
 	}
-	if t.nodes[x].Blank() {
+	if t.node(x).Blank() {
 		return fmt.Errorf("%w: node %d is blank", ErrPathSecret, x)
 	}
 	keys := k.Clone()
 	secret := pathSecret
 	for y := x; ; {
-		if !t.nodes[y].Blank() {
+		if !t.node(y).Blank() {
 			if err := keys.setPathSecret(t, y, secret); err != nil {
 				return err
 			}

@@ -15,7 +15,7 @@ import (
 // already in the tree. The caller validates leaf first (ValidateLeaf).
 func (t *Tree) Add(leaf *mls.LeafNode) (LeafIndex, error) {
 	l := t.FreeLeaf()
-	width := len(t.nodes)
+	width := t.nodeCount
 	if l == t.LeafCount() {
 		t.resize(2*width + 1)
 	}
@@ -24,7 +24,7 @@ func (t *Tree) Add(leaf *mls.LeafNode) (LeafIndex, error) {
 		return 0, err
 	}
 	for _, y := range treemath.DirectPath(l.NodeIndex(), t.width()) {
-		p := t.nodes[y].Parent
+		p := t.node(y).Parent
 		if p == nil {
 			continue
 		}
@@ -34,7 +34,7 @@ func (t *Tree) Add(leaf *mls.LeafNode) (LeafIndex, error) {
 		copy(q.UnmergedLeaves, p.UnmergedLeaves[:i])
 		q.UnmergedLeaves[i] = uint32(l)
 		copy(q.UnmergedLeaves[i+1:], p.UnmergedLeaves[i:])
-		t.nodes[y].Parent = &q
+		t.setNode(y, mls.Node{Parent: &q})
 	}
 	return l, nil
 }
@@ -77,7 +77,7 @@ func (t *Tree) Remove(l LeafIndex) error {
 func (t *Tree) FreeLeaf() LeafIndex {
 	n := t.LeafCount()
 	for l := t.freeHint; l < n; l++ {
-		if t.nodes[l.NodeIndex()].Leaf == nil {
+		if t.node(l.NodeIndex()).Leaf == nil {
 			t.freeHint = l
 			return l
 		}
@@ -91,15 +91,14 @@ func (t *Tree) FreeLeaf() LeafIndex {
 // key of leaf is used by another node.
 func (t *Tree) setLeaf(l LeafIndex, leaf *mls.LeafNode) error {
 	x := l.NodeIndex()
-	old := t.nodes[x]
+	old := *t.node(x)
 	t.unindex(x)
-	t.nodes[x] = mls.Node{Leaf: leaf}
+	t.setNode(x, mls.Node{Leaf: leaf})
 	if err := t.index(x); err != nil {
-		t.nodes[x] = old
+		t.setNode(x, old)
 		_ = t.index(x) // it was indexed a moment ago
 		return err
 	}
-	t.touch(x)
 	if leaf == nil {
 		t.freeHint = min(t.freeHint, l)
 	}
@@ -110,30 +109,11 @@ func (t *Tree) setLeaf(l LeafIndex, leaf *mls.LeafNode) error {
 func (t *Tree) blankDirectPath(l LeafIndex) {
 	x := l.NodeIndex()
 	for _, y := range treemath.DirectPath(x, t.width()) {
-		t.unindex(y)
-		t.nodes[y] = mls.Node{}
+		if !t.node(y).Blank() {
+			t.unindex(y)
+			c, i := t.writable(y)
+			c.nodes[i] = mls.Node{}
+		}
 	}
 	t.touch(x)
-}
-
-// resize grows the tree with blank nodes or drops nodes at its right end
-// to width nodes (RFC 9420 §7.7). Nodes that stay keep their caches: their
-// subtrees do not change.
-func (t *Tree) resize(width int) {
-	old := len(t.nodes)
-	n := t.suite.HashLen()
-	switch {
-	case width > old:
-		t.nodes = append(t.nodes, make([]mls.Node, width-old)...)
-		t.hashes = append(t.hashes, make([]byte, (width-old)*n)...)
-		t.valid = append(t.valid, make([]cacheState, width-old)...)
-		t.res = append(t.res, make([][]NodeIndex, width-old)...)
-	case width < old:
-		for x := width; x < old; x++ {
-			t.unindex(NodeIndex(x))
-		}
-		clear(t.nodes[width:])
-		clear(t.res[width:])
-		t.nodes, t.hashes, t.valid, t.res = t.nodes[:width], t.hashes[:width*n], t.valid[:width], t.res[:width]
-	}
 }

@@ -8,46 +8,55 @@ import (
 
 // Resolution returns the resolution of node x (RFC 9420 §4.1.1): x itself
 // followed by its unmerged leaves when x is not blank, nothing for a blank
-// leaf, and the resolutions of its children for a blank parent. The slice is
-// cached and must not be modified. It is nil for a node outside the tree.
+// leaf, and the resolutions of its children for a blank parent. It is nil
+// for a node outside the tree.
 func (t *Tree) Resolution(x NodeIndex) []NodeIndex {
-	if int(x) >= len(t.nodes) {
+	if int(x) >= t.nodeCount {
 		return nil
 	}
-	return t.resolution(x)
+	return t.appendResolution(nil, x)
 }
 
-func (t *Tree) resolution(x NodeIndex) []NodeIndex {
-	if t.valid[x]&resValid != 0 {
-		return t.res[x]
-	}
-	var r []NodeIndex
-	switch node := &t.nodes[x]; {
+// appendResolution appends the resolution of x to dst. Subtrees whose
+// resolution is empty are skipped, so it costs O(size of the resolution).
+func (t *Tree) appendResolution(dst []NodeIndex, x NodeIndex) []NodeIndex {
+	switch node := t.node(x); {
 	case node.Leaf != nil:
-		r = []NodeIndex{x}
+		return append(dst, x)
 	case node.Parent != nil:
-		r = make([]NodeIndex, 1, 1+len(node.Parent.UnmergedLeaves))
-		r[0] = x
+		dst = append(dst, x)
 		for _, u := range node.Parent.UnmergedLeaves {
-			r = append(r, LeafIndex(u).NodeIndex())
+			dst = append(dst, LeafIndex(u).NodeIndex())
 		}
+		return dst
+	case x.IsLeaf() || t.resolutionSize(x) == 0:
+		return dst
+	}
+	left, _ := x.Left()
+	right, _ := x.Right()
+	return t.appendResolution(t.appendResolution(dst, left), right)
+}
+
+// resolutionSize returns the number of nodes in the resolution of x, which
+// is cached.
+func (t *Tree) resolutionSize(x NodeIndex) int {
+	if c, i := t.at(x); c.valid[i]&resValid != 0 {
+		return int(c.resLen[i])
+	}
+	var n int
+	switch node := t.node(x); {
+	case node.Leaf != nil:
+		n = 1
+	case node.Parent != nil:
+		n = 1 + len(node.Parent.UnmergedLeaves)
 	case !x.IsLeaf():
-		// A blank parent: share a child's slice when the other side is
-		// empty, which is the common case in sparse trees.
 		left, _ := x.Left()
 		right, _ := x.Right()
-		rl, rr := t.resolution(left), t.resolution(right)
-		switch {
-		case len(rl) == 0:
-			r = rr
-		case len(rr) == 0:
-			r = rl
-		default:
-			r = slices.Concat(rl, rr)
-		}
+		n = t.resolutionSize(left) + t.resolutionSize(right)
 	}
-	t.res[x], t.valid[x] = r, t.valid[x]|resValid
-	return r
+	c, i := t.writable(x)
+	c.resLen[i], c.valid[i] = uint32(n), c.valid[i]|resValid
+	return n
 }
 
 // FilteredDirectPath returns the filtered direct path of leaf l
@@ -71,7 +80,7 @@ func (t *Tree) filteredPath(l LeafIndex) (path, copath []NodeIndex) {
 			return path, copath
 		}
 		s, _ := x.Sibling(w)
-		if len(t.resolution(s)) > 0 {
+		if t.resolutionSize(s) > 0 {
 			path, copath = append(path, p), append(copath, s)
 		}
 		x = p
@@ -82,27 +91,28 @@ func (t *Tree) filteredPath(l LeafIndex) (path, copath []NodeIndex) {
 // added (sorted), the new members a commit's UpdatePath does not encrypt to
 // (RFC 9420 §7.6).
 func (t *Tree) resolutionWithout(x NodeIndex, added []LeafIndex) []NodeIndex {
-	r := t.resolution(x)
+	r := t.appendResolution(make([]NodeIndex, 0, t.resolutionSize(x)), x)
 	if len(added) == 0 {
 		return r
 	}
-	var kept []NodeIndex
-	dropped := false
-	for i, y := range r {
-		if l, ok := y.LeafIndex(); ok {
-			if _, isNew := slices.BinarySearch(added, l); isNew {
-				if !dropped {
-					kept, dropped = append(make([]NodeIndex, 0, len(r)-1), r[:i]...), true
-				}
-				continue
-			}
-		}
-		if dropped {
-			kept = append(kept, y)
-		}
-	}
-	if !dropped {
-		return r
-	}
-	return kept
+	return slices.DeleteFunc(r, func(y NodeIndex) bool {
+		l, ok := y.LeafIndex()
+		return ok && containsLeafIndex(added, l)
+	})
+}
+
+// resolutionSizeWithout is len(resolutionWithout(x, added)) in
+// O(log |added|): every leaf a commit adds below x is in x's resolution,
+// since adding a leaf makes it unmerged at every non-blank node above it.
+func (t *Tree) resolutionSizeWithout(x NodeIndex, added []LeafIndex) int {
+	first, last := leafSpan(x)
+	lo, _ := slices.BinarySearch(added, first)
+	hi, _ := slices.BinarySearch(added, last+1)
+	return t.resolutionSize(x) - (hi - lo)
+}
+
+// containsLeafIndex reports whether the sorted list holds l.
+func containsLeafIndex(list []LeafIndex, l LeafIndex) bool {
+	_, ok := slices.BinarySearch(list, l)
+	return ok
 }

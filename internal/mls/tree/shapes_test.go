@@ -168,7 +168,8 @@ var (
 )
 
 // sharedGroup returns the group of shape "fresh" or "steady" with n
-// members, built once per process. Callers must not modify it.
+// members, built once per process, with its caches filled as a tree in use
+// has them. Callers must not modify it.
 func sharedGroup(tb testing.TB, shape string, n int) *group {
 	tb.Helper()
 	shapesMu.Lock()
@@ -182,6 +183,10 @@ func sharedGroup(tb testing.TB, shape string, n int) *group {
 		build = steadyGroup
 	}
 	g := build(tb, n)
+	g.tree.TreeHash()
+	for x := range NodeIndex(g.tree.nodeCount) {
+		g.tree.resolutionSize(x)
+	}
 	shapes[key] = g
 	return g
 }

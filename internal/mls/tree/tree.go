@@ -6,10 +6,11 @@
 //
 // A Tree is built from the node list of a ratchet_tree extension and
 // exported back to it byte for byte. It keeps per-node caches (tree hash,
-// resolution) and indexes of the members' keys and credential types, so that
-// a change along one path costs O(log n) hashes and a key or leaf lookup
-// O(1); Clone copies the node array and caches by header, which is how the
-// group layer stages a commit before accepting it.
+// resolution size) and indexes of the members' keys and credential types,
+// so that a change along one path costs O(log n) hashes and a key or leaf
+// lookup O(1). Clone is O(n/64) words: nodes and caches are shared
+// copy-on-write in chunks, which is how the group layer stages a commit
+// before accepting it.
 //
 // The LeafNode and ParentNode values a Tree holds are immutable: the tree
 // replaces them, never modifies them. Values passed in (to New, Add, Update
@@ -45,15 +46,11 @@ const maxNodes = 1 << 31
 // Tree is the public state of a ratchet tree (RFC 9420 §7).
 type Tree struct {
 	suite *cipher.Suite
-	// nodes holds NodeWidth(leaf count) nodes in array order; a blank node
-	// is mls.Node{}.
-	nodes []mls.Node
-
-	// Per-node caches, invalidated along the path from a changed node to
-	// the root (see touch). hashes holds hashLen bytes per node.
-	hashes []byte
-	valid  []cacheState
-	res    [][]NodeIndex
+	// The NodeWidth(leaf count) nodes in array order, a blank node being
+	// mls.Node{}, with their caches, in copy-on-write chunks (storage.go).
+	chunks    []*chunk
+	nodeCount int
+	id        uint64
 
 	encKeys keyIndex // HPKE public key -> node index
 	sigKeys keyIndex // signature key -> node index of the leaf
@@ -66,14 +63,6 @@ type Tree struct {
 	hasher hash.Hash
 	buf    []byte
 }
-
-// cacheState flags which caches of a node hold a current value.
-type cacheState uint8
-
-const (
-	hashValid cacheState = 1 << iota
-	resValid
-)
 
 // New builds a tree from a ratchet_tree extension's node list
 // (RFC 9420 §12.4.3.3), extended to the right with blank nodes to a full
@@ -99,7 +88,8 @@ func New(suite *cipher.Suite, nodes mls.RatchetTree) (*Tree, error) {
 		if node.Leaf != nil && (node.Parent != nil || !x.IsLeaf()) || node.Parent != nil && x.IsLeaf() {
 			return nil, fmt.Errorf("%w: node %d is not a %s", ErrMalformedTree, x, kind(x))
 		}
-		t.nodes[i] = node
+		c, j := t.at(x)
+		c.nodes[j] = node
 		if err := t.index(x); err != nil {
 			return nil, err
 		}
@@ -119,17 +109,15 @@ func kind(x NodeIndex) string {
 
 // newTree returns an all-blank tree of the given number of leaves.
 func newTree(suite *cipher.Suite, leaves uint32) *Tree {
-	width := int(treemath.NodeWidth(leaves))
-	return &Tree{
+	t := &Tree{
 		suite:   suite,
-		nodes:   make([]mls.Node, width),
-		hashes:  make([]byte, width*suite.HashLen()),
-		valid:   make([]cacheState, width),
-		res:     make([][]NodeIndex, width),
+		id:      treeIDs.Add(1),
 		encKeys: newKeyIndex(),
 		sigKeys: newKeyIndex(),
 		creds:   newCredentialStats(),
 	}
+	t.resize(int(treemath.NodeWidth(leaves)))
+	return t
 }
 
 // checkUnmerged checks every parent's unmerged_leaves (RFC 9420 §7.1,
@@ -138,8 +126,8 @@ func newTree(suite *cipher.Suite, leaves uint32) *Tree {
 // parent.
 func (t *Tree) checkUnmerged() error {
 	w := t.width()
-	for i := 1; i < len(t.nodes); i += 2 {
-		p := t.nodes[i].Parent
+	for i := 1; i < t.nodeCount; i += 2 {
+		p := t.node(NodeIndex(i)).Parent
 		if p == nil {
 			continue
 		}
@@ -151,11 +139,11 @@ func (t *Tree) checkUnmerged() error {
 				return fmt.Errorf("%w: node %d: not sorted", ErrUnmergedLeaves, x)
 			case u < uint32(first) || u > uint32(last):
 				return fmt.Errorf("%w: node %d: leaf %d is not below it", ErrUnmergedLeaves, x, u)
-			case t.nodes[2*u].Leaf == nil:
+			case t.node(LeafIndex(u).NodeIndex()).Leaf == nil:
 				return fmt.Errorf("%w: node %d: leaf %d is blank", ErrUnmergedLeaves, x, u)
 			}
 			for z, _ := LeafIndex(u).NodeIndex().Parent(w); z != x; z, _ = z.Parent(w) {
-				if q := t.nodes[z].Parent; q != nil && !containsLeaf(q.UnmergedLeaves, LeafIndex(u)) {
+				if q := t.node(z).Parent; q != nil && !containsLeaf(q.UnmergedLeaves, LeafIndex(u)) {
 					return fmt.Errorf("%w: node %d lists leaf %d but node %d below it does not", ErrUnmergedLeaves, x, u, z)
 				}
 			}
@@ -181,28 +169,33 @@ func leafSpan(x NodeIndex) (first, last LeafIndex) {
 // (RFC 9420 §12.4.3.3). Encoding it gives the bytes New was built from when
 // the tree has not changed since.
 func (t *Tree) RatchetTree() mls.RatchetTree {
-	end := len(t.nodes)
-	for end > 0 && t.nodes[end-1].Blank() {
+	end := t.nodeCount
+	for end > 0 && t.node(NodeIndex(end-1)).Blank() {
 		end--
 	}
-	return slices.Clone(t.nodes[:end])
+	nodes := make(mls.RatchetTree, end)
+	for i := range nodes {
+		nodes[i] = *t.node(NodeIndex(i))
+	}
+	return nodes
 }
 
-// Clone returns an independent copy of t. It copies the node array and the
-// per-node caches by header (O(n) words, no hashing or encoding) and shares
-// the immutable nodes and the bulk of the key indexes.
+// Clone returns an independent copy of t. It copies the table of node
+// chunks, which both trees then share copy-on-write, and the changes to
+// the key indexes since they were last compacted: no node, hash or
+// encoding is copied.
 func (t *Tree) Clone() *Tree {
+	t.id = treeIDs.Add(1) // the chunks are now shared
 	return &Tree{
-		suite:    t.suite,
-		nodes:    slices.Clone(t.nodes),
-		hashes:   slices.Clone(t.hashes),
-		valid:    slices.Clone(t.valid),
-		res:      slices.Clone(t.res),
-		encKeys:  t.encKeys.clone(),
-		sigKeys:  t.sigKeys.clone(),
-		creds:    t.creds.clone(),
-		members:  t.members,
-		freeHint: t.freeHint,
+		suite:     t.suite,
+		chunks:    slices.Clone(t.chunks),
+		nodeCount: t.nodeCount,
+		id:        treeIDs.Add(1),
+		encKeys:   t.encKeys.clone(),
+		sigKeys:   t.sigKeys.clone(),
+		creds:     t.creds.clone(),
+		members:   t.members,
+		freeHint:  t.freeHint,
 	}
 }
 
@@ -211,7 +204,7 @@ func (t *Tree) Suite() *cipher.Suite { return t.suite }
 
 // LeafCount is the number of leaves of the tree, blank or not: a power of
 // two.
-func (t *Tree) LeafCount() LeafIndex { return LeafIndex((len(t.nodes) + 1) / 2) }
+func (t *Tree) LeafCount() LeafIndex { return LeafIndex((t.nodeCount + 1) / 2) }
 
 // width is the leaf count as treemath takes it.
 func (t *Tree) width() uint32 { return uint32(t.LeafCount()) }
@@ -225,10 +218,10 @@ func (t *Tree) MemberCount() int { return t.members }
 // Node returns node x, which is mls.Node{} when x is blank or outside the
 // tree.
 func (t *Tree) Node(x NodeIndex) mls.Node {
-	if int(x) >= len(t.nodes) {
+	if int(x) >= t.nodeCount {
 		return mls.Node{}
 	}
-	return t.nodes[x]
+	return *t.node(x)
 }
 
 // Leaf returns the leaf node at l, or nil when l is blank or outside the
@@ -238,8 +231,8 @@ func (t *Tree) Leaf(l LeafIndex) *mls.LeafNode { return t.Node(l.NodeIndex()).Le
 // Members iterates over the non-blank leaves from left to right.
 func (t *Tree) Members() iter.Seq2[LeafIndex, *mls.LeafNode] {
 	return func(yield func(LeafIndex, *mls.LeafNode) bool) {
-		for i := 0; i < len(t.nodes); i += 2 {
-			if leaf := t.nodes[i].Leaf; leaf != nil && !yield(LeafIndex(i/2), leaf) {
+		for i := 0; i < t.nodeCount; i += 2 {
+			if leaf := t.node(NodeIndex(i)).Leaf; leaf != nil && !yield(LeafIndex(i/2), leaf) {
 				return
 			}
 		}
@@ -257,30 +250,17 @@ func (t *Tree) FindSignatureKey(key []byte) (LeafIndex, bool) {
 
 // encryptionKey is the HPKE public key of a non-blank node x.
 func (t *Tree) encryptionKey(x NodeIndex) []byte {
-	if leaf := t.nodes[x].Leaf; leaf != nil {
-		return leaf.EncryptionKey
+	node := t.node(x)
+	if node.Leaf != nil {
+		return node.Leaf.EncryptionKey
 	}
-	return t.nodes[x].Parent.EncryptionKey
-}
-
-// touch invalidates the caches of x and of every node above it: what
-// depends on x's content.
-func (t *Tree) touch(x NodeIndex) {
-	w := t.width()
-	for {
-		t.valid[x] = 0
-		p, ok := x.Parent(w)
-		if !ok {
-			return
-		}
-		x = p
-	}
+	return node.Parent.EncryptionKey
 }
 
 // publicKey is the HPKE public key of node x, or nil when x is blank or
 // outside the tree.
 func (t *Tree) publicKey(x NodeIndex) []byte {
-	if int(x) >= len(t.nodes) || t.nodes[x].Blank() {
+	if int(x) >= t.nodeCount || t.node(x).Blank() {
 		return nil
 	}
 	return t.encryptionKey(x)

@@ -18,21 +18,24 @@ func (t *Tree) TreeHash() []byte {
 // cache: it changes when x does.
 func (t *Tree) nodeHash(x NodeIndex) []byte {
 	n := t.suite.HashLen()
-	h := t.hashes[int(x)*n : int(x+1)*n]
-	if t.valid[x]&hashValid != 0 {
-		return h
+	if c, i := t.at(x); c.valid[i]&hashValid != 0 {
+		return c.hashes[i*n : (i+1)*n]
 	}
 	in := mls.TreeHashInput{NodeType: mls.NodeTypeLeaf}
 	if l, ok := x.LeafIndex(); ok {
-		in.Leaf = mls.LeafNodeHashInput{LeafIndex: uint32(l), LeafNode: t.nodes[x].Leaf}
+		in.Leaf = mls.LeafNodeHashInput{LeafIndex: uint32(l), LeafNode: t.node(x).Leaf}
 	} else {
 		left, _ := x.Left()
 		right, _ := x.Right()
+		// The children's hashes stay where they are while x's is written:
+		// in a chunk t owns, or in a shared one, which never changes.
 		in.NodeType = mls.NodeTypeParent
-		in.Parent = mls.ParentNodeHashInput{ParentNode: t.nodes[x].Parent, LeftHash: t.nodeHash(left), RightHash: t.nodeHash(right)}
+		in.Parent = mls.ParentNodeHashInput{ParentNode: t.node(x).Parent, LeftHash: t.nodeHash(left), RightHash: t.nodeHash(right)}
 	}
+	c, i := t.writable(x)
+	h := c.hashes[i*n : (i+1)*n]
 	t.hashInto(h, &in)
-	t.valid[x] |= hashValid
+	c.valid[i] |= hashValid
 	return h
 }
 
@@ -69,7 +72,7 @@ func (t *Tree) originalHash(x NodeIndex, without []uint32) []byte {
 		right, _ := x.Right()
 		in.NodeType = mls.NodeTypeParent
 		in.Parent = mls.ParentNodeHashInput{LeftHash: t.originalHash(left, without), RightHash: t.originalHash(right, without)}
-		if p := t.nodes[x].Parent; p != nil {
+		if p := t.node(x).Parent; p != nil {
 			q := *p
 			q.UnmergedLeaves = slices.DeleteFunc(slices.Clone(p.UnmergedLeaves), func(u uint32) bool {
 				_, found := slices.BinarySearch(without, u)

@@ -140,7 +140,8 @@ func (t *Tree) encryptPathSecrets(nodes []mls.UpdatePathNode, context []byte, co
 // MergeUpdatePath validates the UpdatePath of a commit by the member at
 // sender and merges its public keys into t (RFC 9420 §7.5, §12.4.2). t is
 // the tree with the commit's proposals applied; added lists the leaves its
-// Add proposals filled. For an external commit sender is FreeLeaf().
+// Add proposals filled (and no other). For an external commit sender is
+// FreeLeaf().
 //
 // It checks that the path has one node per node of the sender's filtered
 // direct path and each node one ciphertext per node of its copath child's
@@ -150,7 +151,7 @@ func (t *Tree) encryptPathSecrets(nodes []mls.UpdatePathNode, context []byte, co
 // t.TreeHash() is the provisional GroupContext's tree_hash, and members
 // decrypt their path secret with Private.DecryptUpdatePath.
 func (t *Tree) MergeUpdatePath(sender LeafIndex, path *mls.UpdatePath, added []LeafIndex, p *Params) error {
-	width := len(t.nodes)
+	width := t.nodeCount
 	if err := t.reserveLeaf(sender); err != nil {
 		return err
 	}
@@ -174,6 +175,11 @@ func (t *Tree) checkUpdatePath(sender LeafIndex, path *mls.UpdatePath, added []L
 	if leaf.Source != mls.LeafNodeSourceCommit {
 		return nil, nil, fmt.Errorf("%w: UpdatePath leaf from %v", ErrLeafSource, leaf.Source)
 	}
+	for _, l := range added {
+		if t.Leaf(l) == nil {
+			return nil, nil, fmt.Errorf("%w: added leaf %d", ErrBlankLeaf, l)
+		}
+	}
 	nodes, copath := t.filteredPath(sender)
 	if len(path.Nodes) != len(nodes) {
 		return nil, nil, fmt.Errorf("%w: %d nodes for a filtered direct path of %d", ErrPathLength, len(path.Nodes), len(nodes))
@@ -181,7 +187,7 @@ func (t *Tree) checkUpdatePath(sender LeafIndex, path *mls.UpdatePath, added []L
 	keys := make([][]byte, len(nodes))
 	for i := range path.Nodes {
 		n := &path.Nodes[i]
-		if want := len(t.resolutionWithout(copath[i], added)); len(n.EncryptedPathSecret) != want {
+		if want := t.resolutionSizeWithout(copath[i], added); len(n.EncryptedPathSecret) != want {
 			return nil, nil, fmt.Errorf("%w: node %d has %d, its copath child's resolution %d", ErrPathCiphertexts, nodes[i], len(n.EncryptedPathSecret), want)
 		}
 		if x, ok := t.encKeys.get(n.EncryptionKey); ok {
@@ -207,7 +213,7 @@ func (t *Tree) checkUpdatePath(sender LeafIndex, path *mls.UpdatePath, added []L
 func (t *Tree) reserveLeaf(l LeafIndex) error {
 	switch n := t.LeafCount(); {
 	case l == n:
-		t.resize(2*len(t.nodes) + 1)
+		t.resize(2*t.nodeCount + 1)
 	case l > n:
 		return fmt.Errorf("%w: leaf %d of %d", ErrBlankLeaf, l, n)
 	}
@@ -236,7 +242,7 @@ func (t *Tree) mergePath(sender LeafIndex, leaf *mls.LeafNode, nodes []NodeIndex
 	}
 	t.blankDirectPath(sender)
 	for i, x := range nodes {
-		t.nodes[x].Parent = &mls.ParentNode{EncryptionKey: keys[i], ParentHash: parentHashes[i]}
+		t.setNode(x, mls.Node{Parent: &mls.ParentNode{EncryptionKey: keys[i], ParentHash: parentHashes[i]}})
 		if err := t.index(x); err != nil {
 			return err
 		}

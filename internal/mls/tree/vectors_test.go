@@ -62,10 +62,10 @@ func TestTreeValidationVectors(t *testing.T) {
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%d-suite%d", i, c.CipherSuite), func(t *testing.T) {
 			tr := decodeTree(t, c.CipherSuite, c.Tree)
-			if len(c.TreeHashes) != len(tr.nodes) || len(c.Resolutions) != len(tr.nodes) {
-				t.Fatalf("vector covers %d/%d nodes, tree has %d", len(c.TreeHashes), len(c.Resolutions), len(tr.nodes))
+			if len(c.TreeHashes) != tr.nodeCount || len(c.Resolutions) != tr.nodeCount {
+				t.Fatalf("vector covers %d/%d nodes, tree has %d", len(c.TreeHashes), len(c.Resolutions), tr.nodeCount)
 			}
-			for x := range tr.nodes {
+			for x := range tr.nodeCount {
 				want := make([]NodeIndex, len(c.Resolutions[x]))
 				for j, y := range c.Resolutions[x] {
 					want[j] = NodeIndex(y)

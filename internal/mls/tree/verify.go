@@ -32,7 +32,7 @@ func (t *Tree) Verify(p *Params) error {
 // workers. It reports the failure of the leftmost bad leaf.
 func (t *Tree) verifyLeafSignatures(groupID []byte) error {
 	return forEach(int(t.LeafCount()), 16, func(l int) error {
-		leaf := t.nodes[2*l].Leaf
+		leaf := t.node(NodeIndex(2 * l)).Leaf
 		if leaf == nil {
 			return nil
 		}
