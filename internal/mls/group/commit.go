@@ -348,7 +348,7 @@ func groupInfo(g *PublicGroup, signer LeafIndex, key *cipher.Signer, externalSec
 		gi.Extensions = append(gi.Extensions, mls.NewExtension(&mls.ExternalPub{ExternalPub: pub}))
 	}
 	if !opts.OmitRatchetTree {
-		gi.Extensions = append(gi.Extensions, mls.NewExtension(g.tree.RatchetTree()))
+		gi.Extensions = append(gi.Extensions, mls.Extension{Type: mls.ExtensionRatchetTree, Data: g.enc.encode(g.tree)})
 	}
 	gi.Extensions = append(gi.Extensions, opts.Extensions...)
 	if err := framing.SignGroupInfo(key, gi); err != nil {

@@ -64,7 +64,7 @@ func NewGroup(suite *cipher.Suite, groupID []byte, id Identity, opts CreateOptio
 	epoch := schedule.Derive(suite, randomSecret(suite), nil, nil, &ctx)
 	tag := schedule.ConfirmationTag(suite, epoch.ConfirmationKey, ctx.ConfirmedTranscriptHash)
 	pub := &PublicGroup{
-		cfg: cfg, suite: suite, ctx: ctx, ext: ext, tree: t,
+		cfg: cfg, suite: suite, ctx: ctx, ext: ext, tree: t, enc: newTreeEncoder(),
 		interim:         schedule.InterimTranscriptHash(suite, ctx.ConfirmedTranscriptHash, tag),
 		confirmationTag: tag,
 	}

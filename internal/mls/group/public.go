@@ -32,6 +32,7 @@ type PublicGroup struct {
 	ctx   mls.GroupContext
 	ext   *contextExtensions
 	tree  *tree.Tree
+	enc   *treeEncoder
 	// interim is the interim transcript hash, confirmationTag the tag of
 	// the commit that started the epoch (RFC 9420 §8.2).
 	interim         []byte
@@ -75,6 +76,7 @@ func NewPublicGroup(gi *mls.GroupInfo, ratchetTree mls.RatchetTree, cfg *Config)
 		ctx:             cloneContext(gc),
 		ext:             ext,
 		tree:            t,
+		enc:             newTreeEncoder(),
 		interim:         schedule.InterimTranscriptHash(suite, gc.ConfirmedTranscriptHash, gi.ConfirmationTag),
 		confirmationTag: bytes.Clone(gi.ConfirmationTag),
 	}, nil
@@ -312,6 +314,7 @@ func decodePublic(data []byte) (*mls.PublicMessage, error) {
 func (g *PublicGroup) Clone() *PublicGroup {
 	c := *g
 	c.tree = g.tree.Clone()
+	c.enc = newTreeEncoder()
 	c.proposals = append([]*Proposal(nil), g.proposals...)
 	return &c
 }

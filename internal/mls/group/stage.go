@@ -106,6 +106,7 @@ func (g *PublicGroup) successor(provisional mls.GroupContext, a *applied, ac *ml
 		ctx:             ctx,
 		ext:             a.ext,
 		tree:            a.tree,
+		enc:             g.enc,
 		interim:         schedule.InterimTranscriptHash(g.suite, ctx.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag),
 		confirmationTag: bytes.Clone(ac.Auth.ConfirmationTag),
 	}
@@ -189,7 +190,7 @@ func (c *PublicCommit) CheckGroupInfo(gi *mls.GroupInfo) error {
 		return ruled(ErrGroupInfoMismatch, "signed by leaf %d, not the committer's %d", gi.Signer, c.committer)
 	}
 	if data, ok := gi.Extensions.Find(mls.ExtensionRatchetTree); ok {
-		if !bytes.Equal(data, codec.Marshal(n.tree.RatchetTree())) {
+		if !bytes.Equal(data, n.enc.encode(n.tree)) {
 			return ruled(ErrGroupInfoMismatch, "its ratchet_tree extension is not the new tree")
 		}
 	}

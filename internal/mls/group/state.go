@@ -56,7 +56,7 @@ func (g *PublicGroup) MarshalBinary() ([]byte, error) {
 func (g *PublicGroup) marshalState(b *cryptobyte.Builder) {
 	b.AddUint16(stateVersion)
 	g.ctx.MarshalMLS(b)
-	g.tree.RatchetTree().MarshalMLS(b)
+	b.AddBytes(g.enc.encode(g.tree))
 	codec.AddOpaque(b, g.interim)
 	codec.AddOpaque(b, g.confirmationTag)
 	codec.AddVector(b, func(b *cryptobyte.Builder) {
@@ -98,7 +98,7 @@ func loadPublic(d *codec.Decoder, cfg *Config) (*PublicGroup, error) {
 	if v := d.Uint16(); d.Err() == nil && v != stateVersion {
 		return nil, ruled(ErrMalformed, "group state version %d", v)
 	}
-	g := &PublicGroup{cfg: cfg}
+	g := &PublicGroup{cfg: cfg, enc: newTreeEncoder()}
 	var nodes mls.RatchetTree
 	var stored []storedProposal
 	d.Value(&g.ctx)
