@@ -20,6 +20,10 @@ var (
 	// nodes, or an UpdatePath brings a key already in the tree (§7.3,
 	// §12.4.2).
 	ErrDuplicateEncryptionKey = errors.New("mls tree: encryption key not unique (RFC 9420 §7.3)")
+	// ErrPublicKey means an encryption key entering the tree is not an
+	// HPKE public key of the group's cipher suite (§5.1.1): nobody could
+	// encrypt to its node.
+	ErrPublicKey = errors.New("mls tree: not an HPKE public key of the cipher suite (RFC 9420 §5.1.1)")
 	// ErrDuplicateSignatureKey means two members have the same signature
 	// key (§7.3).
 	ErrDuplicateSignatureKey = errors.New("mls tree: signature key not unique (RFC 9420 §7.3)")

@@ -183,6 +183,7 @@ func TestValidateLeafRejects(t *testing.T) {
 		"source":            {mutate(func(l *mls.LeafNode) { l.Source = mls.LeafNodeSourceUpdate }), g.params, ErrLeafSource},
 		"forged signature":  {forged, g.params, ErrLeafSignature},
 		"duplicate enc key": {mutate(func(l *mls.LeafNode) { l.EncryptionKey = member.EncryptionKey }), g.params, ErrDuplicateEncryptionKey},
+		"malformed enc key": {mutate(func(l *mls.LeafNode) { l.EncryptionKey = []byte{1, 2, 3} }), g.params, ErrPublicKey},
 		"duplicate sig key": {mutate(func(l *mls.LeafNode) { l.SignatureKey = member.SignatureKey }), g.params, ErrDuplicateSignatureKey},
 		"own credential":    {mutate(func(l *mls.LeafNode) { l.Capabilities.Credentials = []mls.CredentialType{mls.CredentialX509} }), g.params, ErrCapabilities},
 		"credential unknown": {mutate(func(l *mls.LeafNode) {
@@ -261,6 +262,7 @@ func TestMergeUpdatePathRejects(t *testing.T) {
 		"missing ciphertext":    {2, tamper(func(p *mls.UpdatePath) { p.Nodes[0].EncryptedPathSecret = nil }), ErrPathCiphertexts},
 		"bad parent hash":       {2, tamper(func(p *mls.UpdatePath) { p.LeafNode.ParentHash[0] ^= 1 }), ErrParentHash},
 		"path key replaced":     {2, tamper(func(p *mls.UpdatePath) { p.Nodes[1].EncryptionKey = bytes.Repeat([]byte{3}, 32) }), ErrParentHash},
+		"path key malformed":    {2, tamper(func(p *mls.UpdatePath) { p.Nodes[1].EncryptionKey = p.Nodes[1].EncryptionKey[1:] }), ErrPublicKey},
 		"duplicate path key":    {2, tamper(func(p *mls.UpdatePath) { p.Nodes[1].EncryptionKey = g.tree.Leaf(4).EncryptionKey }), ErrDuplicateEncryptionKey},
 		"path repeats its key":  {2, tamper(func(p *mls.UpdatePath) { p.Nodes[1].EncryptionKey = p.Nodes[0].EncryptionKey }), ErrDuplicateEncryptionKey},
 		"leaf key in the tree":  {2, tamper(func(p *mls.UpdatePath) { p.LeafNode.EncryptionKey = g.tree.Leaf(2).EncryptionKey }), ErrDuplicateEncryptionKey},

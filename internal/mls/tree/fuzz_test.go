@@ -19,7 +19,7 @@ var updateFuzzSeeds = flag.Bool("update-fuzz-seeds", false, "rewrite testdata/fu
 // ourErrors are the errors this package's functions may return.
 var ourErrors = []error{
 	ErrMalformedTree, ErrUnmergedLeaves, ErrDuplicateEncryptionKey, ErrDuplicateSignatureKey,
-	ErrParentHash, ErrBlankLeaf, ErrLeafSignature, ErrLeafSource, ErrCapabilities,
+	ErrParentHash, ErrPublicKey, ErrBlankLeaf, ErrLeafSignature, ErrLeafSource, ErrCapabilities,
 	ErrUnsupportedExtension, ErrCredentialType, ErrLifetime, ErrPathLength, ErrPathCiphertexts,
 	ErrPathSecret, ErrPrivateKey, ErrNoPrivateKey,
 }

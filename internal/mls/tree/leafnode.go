@@ -35,9 +35,9 @@ const leafNodeTBSLabel = "LeafNodeTBS"
 // ignored for key_package. It checks the source, the capabilities against
 // the leaf's own credential and extensions and the group's required ones,
 // mutual support of credential types with the other members, the lifetime,
-// that its keys are not used by another node (for update and commit the
-// encryption key must also differ from the replaced leaf's) and the
-// signature. Credential validation (§5.3.1) is the caller's.
+// that its encryption key is one of the suite, that its keys are not used by
+// another node (for update and commit the encryption key must also differ
+// from the replaced leaf's) and the signature. Credential validation (§5.3.1) is the caller's.
 func (t *Tree) ValidateLeaf(leaf *mls.LeafNode, source mls.LeafNodeSource, l LeafIndex, p *Params) error {
 	if leaf.Source != source {
 		return fmt.Errorf("%w: %v where %v is required", ErrLeafSource, leaf.Source, source)
@@ -48,6 +48,9 @@ func (t *Tree) ValidateLeaf(leaf *mls.LeafNode, source mls.LeafNodeSource, l Lea
 	}
 	if err := t.checkLeafContent(leaf, replaced, p); err != nil {
 		return err
+	}
+	if err := t.suite.ValidateHPKEPublicKey(leaf.EncryptionKey); err != nil {
+		return fmt.Errorf("%w: leaf's encryption key: %w", ErrPublicKey, err)
 	}
 	if x, ok := t.encKeys.get(leaf.EncryptionKey); ok {
 		return fmt.Errorf("%w: leaf's key is already at node %d", ErrDuplicateEncryptionKey, x)

@@ -19,7 +19,9 @@
 // modified either.
 //
 // A Tree is not safe for concurrent use, not even by read-only methods: they
-// fill caches. Clones are independent of each other.
+// fill caches. Clone counts as a write to the tree cloned (both trees then
+// share their storage copy-on-write); after it the two trees are
+// independent and may be used by different goroutines.
 package tree
 
 import (
@@ -88,7 +90,7 @@ func New(suite *cipher.Suite, nodes mls.RatchetTree) (*Tree, error) {
 		if node.Leaf != nil && (node.Parent != nil || !x.IsLeaf()) || node.Parent != nil && x.IsLeaf() {
 			return nil, fmt.Errorf("%w: node %d is not a %s", ErrMalformedTree, x, kind(x))
 		}
-		c, j := t.at(x)
+		c, j := t.writable(x)
 		c.nodes[j] = node
 		if err := t.index(x); err != nil {
 			return nil, err

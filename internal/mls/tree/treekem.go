@@ -145,7 +145,8 @@ func (t *Tree) encryptPathSecrets(nodes []mls.UpdatePathNode, context []byte, co
 //
 // It checks that the path has one node per node of the sender's filtered
 // direct path and each node one ciphertext per node of its copath child's
-// resolution (without added), that none of its keys is in the tree, that
+// resolution (without added), that its keys are HPKE public keys of the
+// suite and none of them is in the tree, that
 // the new leaf is valid (ValidateLeaf with source commit) and carries the
 // parent hash the path implies (§7.9.2). On error t is unchanged. After it,
 // t.TreeHash() is the provisional GroupContext's tree_hash, and members
@@ -189,6 +190,9 @@ func (t *Tree) checkUpdatePath(sender LeafIndex, path *mls.UpdatePath, added []L
 		n := &path.Nodes[i]
 		if want := t.resolutionSizeWithout(copath[i], added); len(n.EncryptedPathSecret) != want {
 			return nil, nil, fmt.Errorf("%w: node %d has %d, its copath child's resolution %d", ErrPathCiphertexts, nodes[i], len(n.EncryptedPathSecret), want)
+		}
+		if err := t.suite.ValidateHPKEPublicKey(n.EncryptionKey); err != nil {
+			return nil, nil, fmt.Errorf("%w: UpdatePath key for node %d: %w", ErrPublicKey, nodes[i], err)
 		}
 		if x, ok := t.encKeys.get(n.EncryptionKey); ok {
 			return nil, nil, fmt.Errorf("%w: UpdatePath key for node %d is at node %d", ErrDuplicateEncryptionKey, nodes[i], x)
