@@ -67,6 +67,21 @@ func (g *Group) propose(p *mls.Proposal, opts MessageOptions) (*mls.MLSMessage, 
 	return m, prop, nil
 }
 
+// NewMemberProposal makes the Add proposal with which a client asks to be
+// added to a group (RFC 9420 §12.1.8, sender new_member_proposal), signed
+// with the key of its KeyPackage's leaf. gc is the group context of the
+// epoch it proposes in, from a GroupInfo.
+func NewMemberProposal(signer *cipher.Signer, gc *mls.GroupContext, kp *mls.KeyPackage, aad []byte) (*mls.PublicMessage, error) {
+	content := &mls.FramedContent{
+		GroupID:           gc.GroupID,
+		Epoch:             gc.Epoch,
+		Sender:            mls.Sender{Type: mls.SenderNewMemberProposal},
+		AuthenticatedData: aad,
+		Content:           mls.Content{ContentType: mls.ContentProposal, Proposal: &mls.Proposal{Type: mls.ProposalAdd, Add: &mls.Add{KeyPackage: *kp}}},
+	}
+	return signExternal(signer, gc, content)
+}
+
 // NewExternalProposal makes a proposal from an external sender (RFC 9420
 // §12.1.8): the Delivery Service removing a member, say. senderIndex is
 // the sender's position in the group's external_senders extension, signer
@@ -83,11 +98,17 @@ func NewExternalProposal(signer *cipher.Signer, gc *mls.GroupContext, senderInde
 		AuthenticatedData: aad,
 		Content:           mls.Content{ContentType: mls.ContentProposal, Proposal: p},
 	}
-	ac, err := framing.Sign(signer, mls.WireFormatPublicMessage, content, gc)
+	return signExternal(signer, gc, content)
+}
+
+// signExternal signs content from a sender outside the group as a
+// PublicMessage, which carries no membership tag.
+func signExternal(signer *cipher.Signer, gc *mls.GroupContext, content *mls.FramedContent) (*mls.PublicMessage, error) {
+	suite, err := cipher.Lookup(cipher.SuiteID(gc.CipherSuite))
 	if err != nil {
 		return nil, err
 	}
-	suite, err := cipher.Lookup(cipher.SuiteID(gc.CipherSuite))
+	ac, err := framing.Sign(signer, mls.WireFormatPublicMessage, content, gc)
 	if err != nil {
 		return nil, err
 	}
