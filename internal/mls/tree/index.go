@@ -8,14 +8,15 @@ import (
 )
 
 // keyIndex maps public keys to the node holding them, for the uniqueness
-// rules of RFC 9420 §7.3 in O(1). Clones share base, which is never
-// modified once made, and copy delta, the changes since: a clone costs
-// O(|delta|), and delta is folded into a new base once it grows past a
+// rules of RFC 9420 §7.3 in O(1). Clones share base, which is not modified
+// once shared, and copy delta, the changes since: a clone costs O(|delta|),
+// and delta is folded into a new, unshared base once it grows past a
 // fraction of it, which keeps lookups O(1) and the folding amortised O(1)
-// per change.
+// per change. Until an index is cloned, changes go straight to base.
 type keyIndex struct {
-	base  map[string]NodeIndex
-	delta map[string]NodeIndex // removed marks a key deleted from base
+	base   map[string]NodeIndex
+	delta  map[string]NodeIndex // removed marks a key deleted from base
+	shared bool                 // base is shared with a clone
 }
 
 // removed is a NodeIndex no tree reaches (NodeWidth(2^31) < 2^32-1).
@@ -34,11 +35,19 @@ func (k *keyIndex) get(key []byte) (NodeIndex, bool) {
 }
 
 func (k *keyIndex) put(key []byte, x NodeIndex) {
+	if !k.shared {
+		k.base[string(key)] = x
+		return
+	}
 	k.delta[string(key)] = x
 	k.fold()
 }
 
 func (k *keyIndex) delete(key []byte) {
+	if !k.shared {
+		delete(k.base, string(key))
+		return
+	}
 	if _, ok := k.base[string(key)]; ok {
 		k.delta[string(key)] = removed
 	} else {
@@ -63,11 +72,13 @@ func (k *keyIndex) fold() {
 			base[key] = x
 		}
 	}
-	k.base, k.delta = base, map[string]NodeIndex{}
+	k.base, k.delta, k.shared = base, map[string]NodeIndex{}, false
 }
 
+// clone returns a copy of k; both then share base.
 func (k *keyIndex) clone() keyIndex {
-	return keyIndex{base: k.base, delta: maps.Clone(k.delta)}
+	k.shared = true
+	return keyIndex{base: k.base, delta: maps.Clone(k.delta), shared: true}
 }
 
 // credentialStats counts, for each credential type, the members using it
