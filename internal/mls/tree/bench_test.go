@@ -3,6 +3,8 @@ package tree
 import (
 	"fmt"
 	"testing"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 )
 
 // The benchmarks run on groups of 10 to 10,000 members of two shapes:
@@ -108,6 +110,36 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkAddAll measures the tree's part of a commit adding n-1 members
+// to a group of one: n-1 Adds, then the committer's path, which encrypts to
+// nobody (new members get their path secret in the Welcome).
+func BenchmarkAddAll(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			g := sharedGroup(b, "fresh", n)
+			first, err := New(g.tree.Suite(), mls.RatchetTree{{Leaf: g.tree.Leaf(0)}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				t := first.Clone()
+				added := make([]LeafIndex, 0, n-1)
+				for l := LeafIndex(1); l < LeafIndex(n); l++ {
+					at, err := t.Add(g.tree.Leaf(l))
+					if err != nil {
+						b.Fatal(err)
+					}
+					added = append(added, at)
+				}
+				if _, err := t.CreateUpdatePath(0, *t.Leaf(0), g.signers[0], g.gc, added); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkClone measures staging a copy of the tree.

@@ -19,7 +19,8 @@
 // modified either.
 //
 // A Tree is not safe for concurrent use, not even by read-only methods: they
-// fill caches. Clone counts as a write to the tree cloned (both trees then
+// fill caches. ValidateLeaf is the exception: it only reads, so calls may run
+// in parallel with each other (to check the key packages of many Adds). Clone counts as a write to the tree cloned (both trees then
 // share their storage copy-on-write); after it the two trees are
 // independent and may be used by different goroutines.
 package tree
