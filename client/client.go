@@ -21,6 +21,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/client/devicekeys"
 	"github.com/matrix-org/dendrite/msc4244/client/matrix"
+	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/client/store"
 )
 
@@ -47,6 +48,8 @@ type account struct {
 	DeviceKeys *devicekeys.Keys `json:"device_keys"`
 	// DeviceKeysUploaded is false until the server took the device keys.
 	DeviceKeysUploaded bool `json:"device_keys_uploaded"`
+	// MLS is the device's MLS signature key and credential.
+	MLS *mlsroom.Identity `json:"mls"`
 }
 
 // Record names in the store.
@@ -134,10 +137,14 @@ func create(ctx context.Context, p Profile, homeserver string, getDevice func(*m
 	if err != nil {
 		return nil, err
 	}
+	identity, err := mlsroom.NewIdentity(mlsroom.Device{UserID: creds.UserID, DeviceID: creds.DeviceID}, mlsroom.DefaultSuite)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
 		api:     api.WithCredentials(creds),
 		store:   s,
-		account: account{Homeserver: api.BaseURL, Credentials: creds, DeviceKeys: keys},
+		account: account{Homeserver: api.BaseURL, Credentials: creds, DeviceKeys: keys, MLS: identity},
 	}
 	if err = s.Put(recordAccount, &c.account); err != nil {
 		return nil, err
@@ -148,7 +155,16 @@ func create(ctx context.Context, p Profile, homeserver string, getDevice func(*m
 	if c.store, err = store.Open(p.Dir, p.Key); err != nil {
 		return nil, err
 	}
-	return c, c.ensureDeviceKeys(ctx)
+	return c, c.ensureKeys(ctx)
+}
+
+// ensureKeys publishes the device keys unless the server has them, and
+// keeps enough KeyPackages uploaded.
+func (c *Client) ensureKeys(ctx context.Context) error {
+	if err := c.ensureDeviceKeys(ctx); err != nil {
+		return err
+	}
+	return c.locked(ctx, func() error { return c.replenish(ctx, -1) })
 }
 
 // ensureDeviceKeys uploads the device keys unless the server has them.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/matrix-org/dendrite/msc4244/client/matrix"
+	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/client/store"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
@@ -122,22 +123,37 @@ func TestMatrixHalf(t *testing.T) {
 		t.Fatalf("devices of a user without any: %v", err)
 	}
 
-	// An MLS room: alice's server is its DS; bob learns the room from
-	// the invite.
-	roomID, err := alice.CreateRoom(ctx, CreateRoomOptions{Name: "plans"})
+	// An MLS room: alice's server is its DS, which accepted the group's
+	// genesis from alice's device.
+	mlsRoom, err := alice.CreateRoom(ctx, CreateRoomOptions{Name: "plans"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, found, err := alice.loadRoom(roomID)
-	if err != nil || !found || !r.MLS || r.DS != string(a.Name) {
+	r, found, err := alice.loadRoom(mlsRoom)
+	if err != nil || !found || !r.MLS || r.DS != string(a.Name) || !r.Group.Member() || r.Group.Epoch != 0 || r.Genesis != nil {
 		t.Fatalf("alice's record of the room: %+v %v %v", r, found, err)
 	}
-	create, err := alice.api.StateContent(ctx, roomID, "m.room.create", "")
+	create, err := alice.api.StateContent(ctx, mlsRoom, "m.room.create", "")
 	if err != nil || api.EncryptionAlgorithmOf(create) != api.EncryptionAlgorithm {
 		t.Fatalf("create event: %s %v", create, err)
 	}
+	log, err := alice.api.MLSCommits(ctx, mlsRoom, 0, 0)
+	if err != nil || len(log.Entries) != 1 || log.Entries[0].Kind != api.KindGenesis || log.Entries[0].Sender.DeviceID != alice.DeviceID() {
+		t.Fatalf("the DS's log: %+v %v", log, err)
+	}
+	members, _, err := alice.GroupMembers(ctx, mlsRoom)
+	if err != nil || len(members) != 1 || members[0].DeviceID != alice.DeviceID() {
+		t.Fatalf("group members %v %v", members, err)
+	}
+
+	// A room without MLS for the Matrix flows: bob learns it from the
+	// invite.
+	roomID, err := alice.api.CreateRoom(ctx, map[string]any{"preset": "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var bobNext uint64
-	if err = alice.api.Invite(ctx, roomID, bob.UserID()); err != nil {
+	if err = alice.Invite(ctx, roomID, bob.UserID()); err != nil {
 		t.Fatal(err)
 	}
 	inv := syncUntil(t, bob, &bobNext, "the invite", func(e Entry) bool { return e.Kind == KindInvite && e.RoomID == roomID })
@@ -145,19 +161,22 @@ func TestMatrixHalf(t *testing.T) {
 		t.Fatalf("invite entry %+v", inv)
 	}
 	br, found, err := bob.loadRoom(roomID)
-	if err != nil || !found || !br.MLS || br.DS != string(a.Name) {
+	if err != nil || !found || br.MLS || br.DS != string(a.Name) {
 		t.Fatalf("bob's record of the room: %+v %v %v", br, found, err)
 	}
-	if rooms, err := bob.Rooms(ctx); err != nil || len(rooms) != 1 || rooms[0] != roomID {
+	if rooms, err := bob.Rooms(ctx); err != nil || len(rooms) != 1 || rooms[0] != roomID { // before the MLS room below
 		t.Fatalf("bob's rooms: %v %v", rooms, err)
 	}
 
 	// The DS answers a malformed message, for a local and a remote
 	// device alike; the answer reaches sendToDS through the sync.
+	// (bob knows the room as an MLS room of A's DS, as from an invite.)
+	if err = bob.locked(ctx, func() error { return bob.saveRoom(&room{RoomID: mlsRoom, DS: string(a.Name), MLS: true}) }); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []*Client{alice, bob} {
-		rr, _, _ := c.loadRoom(roomID)
 		msg := []byte("not*base64")
-		answer, err := c.sendToDS(ctx, rr, msg, &api.MessageContent{RoomID: roomID, Message: string(msg)}, 30*time.Second)
+		answer, err := c.sendToDS(ctx, &room{RoomID: mlsRoom, DS: string(a.Name)}, msg, &api.MessageContent{RoomID: mlsRoom, Message: string(msg)}, 30*time.Second)
 		if err != nil || answer.Accepted || answer.ErrCode != string(api.ErrBadRequest) {
 			t.Fatalf("%s: answer %+v, %v", c.UserID(), answer, err)
 		}
@@ -182,9 +201,31 @@ func TestMatrixHalf(t *testing.T) {
 	if msg.Sender != alice.UserID() || !strings.Contains(msg.Text, "plain") || msg.RoomID != roomID {
 		t.Fatalf("message entry %+v", msg)
 	}
-	members, err := bob.Members(ctx, roomID)
-	if err != nil || len(members) != 2 || members[0].Membership != "join" || members[1].Membership != "join" {
-		t.Fatalf("members %+v %v", members, err)
+	matrixMembers, err := bob.Members(ctx, roomID)
+	if err != nil || len(matrixMembers) != 2 || matrixMembers[0].Membership != "join" || matrixMembers[1].Membership != "join" {
+		t.Fatalf("members %+v %v", matrixMembers, err)
+	}
+
+	// KeyPackages: claimed ones are replaced when the device's server
+	// reports few left; each names its device.
+	for range TargetKeyPackages - MinKeyPackages + 2 {
+		kp, err := bob.claimKeyPackage(ctx, mlsroom.Device{UserID: alice.UserID(), DeviceID: alice.DeviceID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err = mlsroom.ClaimedKeyPackage(kp, mlsroom.Device{UserID: alice.UserID(), DeviceID: alice.DeviceID()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err = alice.Sync(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kps *keyPackages
+	_ = alice.locked(ctx, func() (err error) { kps, err = alice.loadKeyPackages(); return err })
+	if kps.Uploaded < MinKeyPackages || kps.LastResort == "" || len(kps.ByID) < TargetKeyPackages+2 {
+		t.Fatalf("after claims: %d uploaded, last resort %q, %d private halves", kps.Uploaded, kps.LastResort, len(kps.ByID))
 	}
 
 	// Logout ends the device: its token no longer works and Listen stops
@@ -216,7 +257,7 @@ func TestConcurrentSyncsHandleEachAnswerOnce(t *testing.T) {
 	s := d.Servers[0]
 	alice := register(t, s, "alice")
 	bob := register(t, s, "bob")
-	roomID, err := alice.CreateRoom(ctx, CreateRoomOptions{Preset: "public_chat"})
+	roomID, err := alice.api.CreateRoom(ctx, map[string]any{"preset": "public_chat"})
 	if err != nil {
 		t.Fatal(err)
 	}

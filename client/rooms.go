@@ -10,6 +10,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/client/devicekeys"
 	"github.com/matrix-org/dendrite/msc4244/client/matrix"
+	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 )
 
@@ -26,6 +27,18 @@ type room struct {
 	MLS bool `json:"mls"`
 	// Left is set once the user left or was removed.
 	Left bool `json:"left,omitempty"`
+	// Group is this device's view of the room's MLS group.
+	Group mlsroom.State `json:"group"`
+	// Genesis is the epoch-0 GroupInfo until the DS accepted it.
+	Genesis []byte `json:"genesis,omitempty"`
+	// Sent are the event IDs of this device's latest messages (its own
+	// messages cannot be decrypted by itself; they are in the journal).
+	Sent []string `json:"sent,omitempty"`
+	// Deferred are messages of epochs the device has not reached yet.
+	Deferred []deferred `json:"deferred,omitempty"`
+	// RecoveredAt is the epoch from which this device has keys after it
+	// recovered from lost state; earlier messages are unreadable.
+	RecoveredAt *uint64 `json:"recovered_at,omitempty"`
 }
 
 func roomRecord(roomID string) string { return "room/" + roomID }
@@ -64,13 +77,18 @@ type CreateRoomOptions struct {
 	// Preset is a /createRoom preset; "" is private_chat (history
 	// visibility shared: invites carry an MLS Add).
 	Preset string
+	// HistoryVisibility, when set, overrides the preset's; "joined" makes
+	// invites notional (invited users join by external commit).
+	HistoryVisibility string
 	// Extra keys of the /createRoom body (invite lists, initial state...).
 	Extra map[string]any
 }
 
 // CreateRoom creates an MLS room (room version org.matrix.msc4244,
 // encryption algorithm m.mls.10) whose Delivery Service is the user's
-// homeserver, and returns its ID.
+// homeserver, creates its MLS group with this device as only member and
+// has the DS accept the group's genesis. It returns the room ID (also with
+// an error when the room exists but its group is not accepted yet).
 func (c *Client) CreateRoom(ctx context.Context, o CreateRoomOptions) (string, error) {
 	body := map[string]any{}
 	for k, v := range o.Extra {
@@ -85,13 +103,23 @@ func (c *Client) CreateRoom(ctx context.Context, o CreateRoomOptions) (string, e
 	if o.Name != "" {
 		body["name"] = o.Name
 	}
+	if o.HistoryVisibility != "" {
+		initial, _ := body["initial_state"].([]any)
+		body["initial_state"] = append(initial, map[string]any{
+			"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": o.HistoryVisibility},
+		})
+	}
 	roomID, err := c.api.CreateRoom(ctx, body)
 	if err != nil {
 		return "", err
 	}
-	return roomID, c.locked(ctx, func() error {
+	err = c.locked(ctx, func() error {
 		return c.saveRoom(&room{RoomID: roomID, DS: c.ServerName(), MLS: true})
 	})
+	if err != nil {
+		return roomID, err
+	}
+	return roomID, c.genesis(ctx, roomID)
 }
 
 // Rooms lists the rooms the device has records of.
@@ -213,19 +241,6 @@ func deviceInfo(userID, deviceID string, raw json.RawMessage) DeviceInfo {
 	return d
 }
 
-// Join joins roomID (through the servers in via when the homeserver is not
-// in the room yet) and records it.
-func (c *Client) Join(ctx context.Context, roomIDOrAlias string, via ...string) (string, error) {
-	roomID, err := c.api.Join(ctx, roomIDOrAlias, via, nil)
-	if err != nil {
-		return "", err
-	}
-	return roomID, c.locked(ctx, func() error {
-		_, err := c.learnRoom(ctx, roomID)
-		return err
-	})
-}
-
 // Leave leaves roomID (or rejects an invite). In an MLS room the DS then
 // removes the user's devices from the group.
 func (c *Client) Leave(ctx context.Context, roomID string) error {
@@ -240,9 +255,4 @@ func (c *Client) Leave(ctx context.Context, roomID string) error {
 		r.Left = true
 		return c.saveRoom(r)
 	})
-}
-
-// Invite invites userID to roomID.
-func (c *Client) Invite(ctx context.Context, roomID, userID string) error {
-	return c.api.Invite(ctx, roomID, userID)
 }

@@ -135,11 +135,15 @@ func (b *batch) add(e Entry) { b.entries = append(b.entries, e) }
 func (b *batch) router() *dispatch.Router {
 	r := &dispatch.Router{
 		Encrypted:  b.encrypted,
-		Membership: func(ctx context.Context, m *dispatch.Membership) error { return b.roomEvent(ctx, &m.RoomEvent) },
+		Membership: b.membership,
 		RoomEvent:  b.roomEvent,
 		Invite:     b.invite,
 		Left:       b.left,
+		KeyCounts:  b.keyCounts,
 	}
+	r.HandleToDevice(api.EventCommit, b.commit)
+	r.HandleToDevice(api.EventWelcome, b.welcome)
+	r.HandleToDevice(api.EventProposal, b.proposal)
 	r.HandleToDevice(api.EventRejected, b.rejected)
 	r.HandleToDevice(api.EventAccepted, b.accepted)
 	return r
@@ -174,6 +178,9 @@ func (b *batch) rejected(ctx context.Context, ev matrix.Event) error {
 	if err = b.c.recordAnswer(content.MessageSHA256, answer); err != nil {
 		return err
 	}
+	if err = b.rejectedPending(&content); err != nil {
+		return err
+	}
 	b.add(Entry{Kind: KindRejected, RoomID: content.RoomID, Sender: ev.Sender, ErrCode: string(content.ErrCode), Error: content.Error,
 		Text: fmt.Sprintf("the Delivery Service refused a message of this device: %s: %s", content.ErrCode, content.Error)})
 	return nil
@@ -187,18 +194,6 @@ func (b *batch) accepted(ctx context.Context, ev matrix.Event) error {
 	}
 	epoch := content.Epoch
 	return b.c.recordAnswer(content.MessageSHA256, dsAnswer{Accepted: true, CurrentEpoch: &epoch})
-}
-
-func (b *batch) encrypted(_ context.Context, e *dispatch.Encrypted) error {
-	if e.FromState {
-		return nil
-	}
-	reason := "no MLS group state for this room on this device"
-	if e.Err != nil {
-		reason = e.Err.Error()
-	}
-	b.add(Entry{Kind: KindUndecryptable, RoomID: e.RoomID, Sender: e.Sender, EventID: e.EventID, TS: e.OriginServerTS, Error: reason})
-	return nil
 }
 
 func (b *batch) roomEvent(ctx context.Context, e *dispatch.RoomEvent) error {

@@ -102,3 +102,16 @@ func (s *State) Decrypt(message []byte) (*Decrypted, error) {
 }
 
 func hexRef(id string) ([]byte, error) { return hex.DecodeString(id) }
+
+// AuthenticatedData returns the authenticated_data of a PublicMessage (an
+// MLSMessage), such as the profile's m.mls.aad of a membership commit.
+func AuthenticatedData(message []byte) ([]byte, error) {
+	var m mls.MLSMessage
+	if err := codec.Unmarshal(message, &m); err != nil {
+		return nil, fmt.Errorf("mlsroom: not an MLSMessage: %w", err)
+	}
+	if m.WireFormat != mls.WireFormatPublicMessage {
+		return nil, fmt.Errorf("mlsroom: a %v, not a PublicMessage", m.WireFormat)
+	}
+	return m.PublicMessage.Content.AuthenticatedData, nil
+}

@@ -24,9 +24,13 @@ func init() {
 		{name: "invite", args: "ROOM USER...", nargs: [2]int{2, -1}, summary: "invite users (progress is shown for several)", withClient: runInvite},
 		{name: "join", args: "[--via SERVER] ROOM", nargs: one, summary: "join a room", flags: joinFlags, withClient: runJoin},
 		{name: "leave", args: "ROOM", nargs: one, summary: "leave a room (the Delivery Service removes your devices from its group)", withClient: runLeave},
+		{name: "send", args: "ROOM TEXT...", nargs: [2]int{2, -1}, summary: "send an encrypted text message", withClient: runSend},
+		{name: "add-device", args: "ROOM DEVICE", nargs: [2]int{2, 2}, summary: "add another device of yours to the room's MLS group", withClient: runAddDevice},
+		{name: "remove-device", args: "ROOM DEVICE", nargs: [2]int{2, 2}, summary: "remove a device of yours from the room's MLS group", withClient: runRemoveDevice},
+		{name: "recover", args: "ROOM", nargs: one, summary: "rejoin the room's MLS group after this device lost its state (older messages stay unreadable)", withClient: runRecover},
 		{name: "listen", args: "[--all] [--for DURATION]", summary: "print messages and group changes as they arrive (from where the last listen stopped)", flags: listenFlags, withClient: runListen},
 		{name: "rooms", summary: "list the rooms this device knows", withClient: runRooms},
-		{name: "members", args: "ROOM", nargs: one, summary: "show the room's members", withClient: runMembers},
+		{name: "members", args: "ROOM", nargs: one, summary: "show the room's Matrix members and their devices in the MLS group", withClient: runMembers},
 		{name: "devices", args: "[USER]", nargs: [2]int{0, 1}, summary: "list a user's devices and their keys (default: yours)", withClient: runDevices},
 	}
 }
@@ -105,10 +109,12 @@ func runWhoami(_ context.Context, e *env, _ *flag.FlagSet, c *client.Client, _ [
 func createRoomFlags(fs *flag.FlagSet) {
 	fs.String("name", "", "room name")
 	fs.String("preset", "private_chat", "createRoom preset (private_chat, public_chat, trusted_private_chat)")
+	fs.String("history", "", `history visibility ("joined" makes invites notional: invited users join by external commit)`)
 }
 
 func runCreateRoom(ctx context.Context, e *env, fs *flag.FlagSet, c *client.Client, args []string) error {
-	roomID, err := c.CreateRoom(ctx, client.CreateRoomOptions{Name: flagValue(fs, "name"), Preset: flagValue(fs, "preset")})
+	e.notef("creating the room and its MLS group...")
+	roomID, err := c.CreateRoom(ctx, client.CreateRoomOptions{Name: flagValue(fs, "name"), Preset: flagValue(fs, "preset"), HistoryVisibility: flagValue(fs, "history")})
 	if err != nil {
 		return err
 	}
@@ -215,8 +221,27 @@ func runMembers(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, 
 	if err != nil {
 		return err
 	}
+	devices, epoch, groupErr := c.GroupMembers(ctx, args[0])
+	inGroup := map[string][]string{}
+	for _, d := range devices {
+		inGroup[d.UserID] = append(inGroup[d.UserID], d.DeviceID)
+	}
+	if groupErr != nil {
+		e.notef("MLS group: %v", groupErr)
+	} else if !e.json {
+		fmt.Fprintf(e.stdout, "%-40s %-8s MLS devices (epoch %d)\n", "USER", "MATRIX", epoch)
+	}
 	for _, m := range members {
-		e.result(fmt.Sprintf("%-40s %s", m.UserID, m.Membership), m)
+		mlsDevices := inGroup[m.UserID]
+		delete(inGroup, m.UserID)
+		e.result(fmt.Sprintf("%-40s %-8s %s", m.UserID, m.Membership, orDash(strings.Join(mlsDevices, " "))),
+			map[string]any{"user_id": m.UserID, "membership": m.Membership, "mls_devices": mlsDevices, "epoch": epoch})
+	}
+	// Devices in the group of users Matrix no longer lists (removals the
+	// next commit makes).
+	for user, ds := range inGroup {
+		e.result(fmt.Sprintf("%-40s %-8s %s", user, "-", strings.Join(ds, " ")),
+			map[string]any{"user_id": user, "membership": "", "mls_devices": ds, "epoch": epoch})
 	}
 	return nil
 }
@@ -241,5 +266,42 @@ func runDevices(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, 
 		}
 		e.result(fmt.Sprintf("%s %s ed25519 %s, %s%s", d.UserID, d.DeviceID, d.Ed25519, status, mark), d)
 	}
+	return nil
+}
+
+func runSend(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
+	eventID, err := c.SendText(ctx, args[0], strings.Join(args[1:], " "))
+	if err != nil {
+		return err
+	}
+	e.result("sent "+eventID, map[string]string{"room_id": args[0], "event_id": eventID})
+	return nil
+}
+
+func runAddDevice(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
+	e.notef("adding device %s to the group of %s...", args[1], args[0])
+	if err := c.AddDevice(ctx, args[0], args[1]); err != nil {
+		return err
+	}
+	e.result(fmt.Sprintf("added device %s to %s", args[1], args[0]), map[string]string{"room_id": args[0], "added": args[1]})
+	return nil
+}
+
+func runRemoveDevice(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
+	if err := c.RemoveDevice(ctx, args[0], args[1]); err != nil {
+		return err
+	}
+	e.result(fmt.Sprintf("removed device %s from %s", args[1], args[0]), map[string]string{"room_id": args[0], "removed": args[1]})
+	return nil
+}
+
+func runRecover(ctx context.Context, e *env, _ *flag.FlagSet, c *client.Client, args []string) error {
+	e.notef("rejoining the MLS group of %s from the Delivery Service's GroupInfo...", args[0])
+	epoch, err := c.Recover(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	e.result(fmt.Sprintf("recovered %s at epoch %d: messages sent before epoch %d cannot be decrypted on this device (their keys were lost with the old state)", args[0], epoch, epoch),
+		map[string]any{"room_id": args[0], "epoch": epoch, "undecryptable_before_epoch": epoch})
 	return nil
 }
