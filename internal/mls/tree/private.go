@@ -137,27 +137,15 @@ func (k *Private) ImportPathSecret(t *Tree, x NodeIndex, pathSecret []byte) erro
 // setPathSecret derives node x's key pair from its path secret and keeps
 // it, after checking that its public key is x's in t.
 func (k *Private) setPathSecret(t *Tree, x NodeIndex, pathSecret []byte) error {
-	kp, err := k.derive(x, pathSecret)
+	kps, err := deriveNodeKeys(k.suite, [][]byte{pathSecret})
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(kp.pub, t.publicKey(x)) {
-		delete(k.keys, x)
+	if !bytes.Equal(kps[0].pub, t.publicKey(x)) {
 		return fmt.Errorf("%w: node %d", ErrPathSecret, x)
 	}
+	k.keys[x] = kps[0]
 	return nil
-}
-
-// derive derives node x's key pair from its path secret (RFC 9420 §7.4)
-// and keeps it.
-func (k *Private) derive(x NodeIndex, pathSecret []byte) (keyPair, error) {
-	priv, pub, err := k.suite.DeriveHPKEKeyPair(k.suite.DeriveSecret(pathSecret, "node"))
-	if err != nil {
-		return keyPair{}, err
-	}
-	kp := keyPair{priv: priv, pub: pub}
-	k.keys[x] = kp
-	return kp, nil
 }
 
 // DecryptUpdatePath decrypts the path secret meant for this member in the
@@ -207,17 +195,18 @@ func (k *Private) decryptPath(t *Tree, sender LeafIndex, path *mls.UpdatePath, a
 			delete(keys.keys, y)
 		}
 	}
-	secret := pathSecret
-	for m := i; m < len(nodes); m++ {
-		kp, err := keys.derive(nodes[m], secret)
-		if err != nil {
-			return nil, nil, err
+	secrets := pathSecrets(k.suite, pathSecret, len(nodes)-i+1)
+	kps, err := deriveNodeKeys(k.suite, secrets[:len(nodes)-i])
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, kp := range kps {
+		x := nodes[i+j]
+		if !bytes.Equal(kp.pub, path.Nodes[i+j].EncryptionKey) || !bytes.Equal(kp.pub, t.publicKey(x)) {
+			return nil, nil, fmt.Errorf("%w: node %d (is the path merged into the tree?)", ErrPathSecret, x)
 		}
-		if !bytes.Equal(kp.pub, path.Nodes[m].EncryptionKey) || !bytes.Equal(kp.pub, t.publicKey(nodes[m])) {
-			return nil, nil, fmt.Errorf("%w: node %d (is the path merged into the tree?)", ErrPathSecret, nodes[m])
-		}
-		secret = k.suite.DeriveSecret(secret, "path")
+		keys.keys[x] = kp
 	}
 	k.keys = keys.keys
-	return pathSecret, secret, nil
+	return pathSecret, secrets[len(secrets)-1], nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/treemath"
 )
@@ -64,22 +65,19 @@ func (t *Tree) CreateUpdatePath(sender LeafIndex, leaf mls.LeafNode, signer Sign
 	}
 	suite := t.suite
 	nodes, copath := t.filteredPath(sender)
-	// path_secret[0] is random, path_secret[n] = DeriveSecret(path_secret[n-1],
-	// "path"), and the one after the last is the commit secret (§7.4).
-	secrets := make([][]byte, len(nodes)+1)
-	secrets[0] = make([]byte, suite.HashLen())
-	rand.Read(secrets[0])
-	for i := 1; i < len(secrets); i++ {
-		secrets[i] = suite.DeriveSecret(secrets[i-1], "path")
+	// path_secret[0] is random and the one after the last is the commit
+	// secret (§7.4).
+	first := make([]byte, suite.HashLen())
+	rand.Read(first)
+	secrets := pathSecrets(suite, first, len(nodes)+1)
+	kps, err := deriveNodeKeys(suite, secrets[:len(nodes)])
+	if err != nil {
+		return nil, err
 	}
 	private := &Private{suite: suite, leaf: sender, keys: make(map[NodeIndex]keyPair, len(nodes)+1)}
 	keys := make([][]byte, len(nodes))
 	for i, x := range nodes {
-		kp, err := private.derive(x, secrets[i])
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = kp.pub
+		private.keys[x], keys[i] = kps[i], kps[i].pub
 	}
 	leafPriv, leafPub, err := suite.GenerateHPKEKeyPair()
 	if err != nil {
@@ -108,6 +106,29 @@ func (t *Tree) CreateUpdatePath(sender LeafIndex, leaf mls.LeafNode, signer Sign
 		UpdatePath: up, Private: private, CommitSecret: secrets[len(nodes)],
 		sender: sender, nodes: nodes, secrets: secrets[:len(nodes)],
 	}, nil
+}
+
+// pathSecrets returns n path secrets from first on: path_secret[i] =
+// DeriveSecret(path_secret[i-1], "path") (RFC 9420 §7.4).
+func pathSecrets(suite *cipher.Suite, first []byte, n int) [][]byte {
+	secrets := make([][]byte, n)
+	secrets[0] = first
+	for i := 1; i < n; i++ {
+		secrets[i] = suite.DeriveSecret(secrets[i-1], "path")
+	}
+	return secrets
+}
+
+// deriveNodeKeys derives the key pair of the node of each path secret
+// (RFC 9420 §7.4), on GOMAXPROCS workers: each costs a KEM key derivation.
+func deriveNodeKeys(suite *cipher.Suite, secrets [][]byte) ([]keyPair, error) {
+	kps := make([]keyPair, len(secrets))
+	err := forEach(len(secrets), 2, func(i int) error {
+		priv, pub, err := suite.DeriveHPKEKeyPair(suite.DeriveSecret(secrets[i], "node"))
+		kps[i] = keyPair{priv: priv, pub: pub}
+		return err
+	})
+	return kps, err
 }
 
 // encryptPathSecrets fills nodes (one per node of the filtered direct
