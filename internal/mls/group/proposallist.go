@@ -3,7 +3,10 @@ package group
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
@@ -255,7 +258,10 @@ func meetsRequired(leaf *mls.LeafNode, required *mls.RequiredCapabilities) error
 
 // applyAdds validates the KeyPackage of each Add and adds its leaf, in
 // order (RFC 9420 §12.1.1): no two Adds of one client, none of a client
-// still in the group after the commit's Removes.
+// still in the group after the commit's Removes. The KeyPackages are
+// checked in parallel against the tree before the Adds; what that cannot
+// see, the Adds' relations to each other (keys, clients, credential
+// types), is checked as they are added.
 func (g *PublicGroup) applyAdds(a *applied, adds []*mls.KeyPackage) error {
 	if len(adds) == 0 {
 		return nil
@@ -267,31 +273,76 @@ func (g *PublicGroup) applyAdds(a *applied, adds []*mls.KeyPackage) error {
 			members[g.cfg.ClientID(&leaf.Credential)] = l
 		}
 	}
-	seen := make(map[string]bool, len(adds))
-	for i, kp := range adds {
-		leaf := &kp.LeafNode
-		id := string(leaf.SignatureKey)
+	clientID := func(leaf *mls.LeafNode) string {
 		if members != nil {
-			id = g.cfg.ClientID(&leaf.Credential)
+			return g.cfg.ClientID(&leaf.Credential)
 		}
-		if seen[id] {
-			return ruled(ErrDuplicateAdd, "Add %d brings the client of an earlier Add", i)
-		}
-		seen[id] = true
-		if l, ok := members[id]; ok {
+		return string(leaf.SignatureKey)
+	}
+	err := inParallel(len(adds), func(i int) error {
+		leaf := &adds[i].LeafNode
+		if l, ok := members[clientID(leaf)]; ok {
 			return ruled(ErrAlreadyMember, "Add %d brings the client at leaf %d", i, l)
 		}
 		if l, ok := a.tree.FindSignatureKey(leaf.SignatureKey); ok {
 			return ruled(ErrAlreadyMember, "Add %d brings the signature key of leaf %d", i, l)
 		}
-		if err := g.validateKeyPackage(a.tree, &a.ctx, a.params, kp); err != nil {
+		if err := g.validateKeyPackage(a.tree, &a.ctx, a.params, adds[i]); err != nil {
 			return fmt.Errorf("%w (Add %d)", err, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(adds))
+	var credTypes []mls.CredentialType
+	for i, kp := range adds {
+		leaf := &kp.LeafNode
+		id := clientID(leaf)
+		if seen[id] {
+			return ruled(ErrDuplicateAdd, "Add %d brings the client of an earlier Add", i)
+		}
+		seen[id] = true
+		if !slices.Contains(credTypes, leaf.Credential.Type) {
+			credTypes = append(credTypes, leaf.Credential.Type)
 		}
 		l, err := a.tree.Add(leaf)
 		if err != nil {
-			return treeRule(err, ErrLeafNode)
+			return fmt.Errorf("%w (Add %d)", treeRule(err, ErrLeafNode), i)
 		}
 		a.added = append(a.added, l)
+	}
+	// Each new member supports the credential types of the others (the
+	// existing members' were checked against each KeyPackage).
+	for i, kp := range adds {
+		for _, typ := range credTypes {
+			if !kp.LeafNode.Capabilities.SupportsCredential(typ) {
+				return ruled(ErrLeafNode, "Add %d does not support the credential type %v of another Add", i, typ)
+			}
+		}
+	}
+	return nil
+}
+
+// inParallel calls check(i) for every i in [0, n) on GOMAXPROCS goroutines
+// and returns the error of the lowest i that failed.
+func inParallel(n int, check func(i int) error) error {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				errs[i] = check(i)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
