@@ -21,6 +21,11 @@ DATABASE ?=
 # Where the MLS test vectors are looked for (see internal/mls/mlstest).
 MLS_VECTORS := $(or $(MLS_TEST_VECTORS),$(abspath $(CURDIR)/../shared/mls-test-vectors))
 
+# The ts-mls interop tests (test/interop) run when Node is installed; their
+# npm packages come from test/interop/package-lock.json.
+INTEROP := test/interop
+NODE := $(shell command -v node 2>/dev/null)
+
 .PHONY: build run test bench
 
 build:
@@ -30,7 +35,7 @@ run: build
 	bin/devserver -bin bin/dendrite -data '$(DATA)' -port $(PORT) -https-port $(HTTPS_PORT) \
 		-server-name '$(SERVER_NAME)' -ca '$(CA)' -database '$(DATABASE)'
 
-test: build
+test: build $(if $(NODE),$(INTEROP)/node_modules/.package-lock.json)
 	@if [ -n "$$POSTGRES_HOST" ]; then \
 		echo "Postgres: $$POSTGRES_HOST (user $${POSTGRES_USER:-postgres}, database $${POSTGRES_DB:-postgres})"; \
 	else \
@@ -39,7 +44,13 @@ test: build
 	@if [ ! -d '$(MLS_VECTORS)' ]; then \
 		echo "MLS vectors: not found at $(MLS_VECTORS), vector tests skip (set MLS_TEST_VECTORS=<folder>)"; \
 	fi
+	@if [ -z '$(NODE)' ]; then \
+		echo "Node: not found, the ts-mls interop tests (test/interop) skip (install Node 20 or later to run them)"; \
+	fi
 	DENDRITE_BIN='$(CURDIR)/bin/dendrite' $(GO) test ./... -timeout 60m
+
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	cd $(INTEROP) && npm ci --no-audit --no-fund
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
