@@ -300,6 +300,21 @@ func (c *Client) RemoveDevice(ctx context.Context, roomID, deviceID string) erro
 	return err
 }
 
+// Rekey commits an update of this device's keys (an empty commit with a
+// path), which also covers any proposals the device holds.
+func (c *Client) Rekey(ctx context.Context, roomID string) error {
+	_, err := c.commit(ctx, roomID, func(_ context.Context, r *room) (*mlsroom.Pending, error) {
+		return r.Group.Commit(mlsroom.CommitRequest{})
+	})
+	return err
+}
+
+// ForgetRoom deletes this device's state of a room (its MLS group state
+// with it). Recover rejoins the group afterwards.
+func (c *Client) ForgetRoom(ctx context.Context, roomID string) error {
+	return c.locked(ctx, func() error { return c.store.Delete(roomRecord(roomID)) })
+}
+
 // commitProposals commits the proposals the device holds (the DS's
 // Removes of users who left), so that nobody who left can read what is
 // sent next.

@@ -57,7 +57,7 @@ func (b *batch) commit(ctx context.Context, ev matrix.Event) error {
 			}
 		}
 	}
-	b.retryDeferred(r)
+	b.retryDeferred(r, true)
 	return b.c.saveRoom(r)
 }
 
@@ -165,7 +165,7 @@ func (b *batch) welcome(ctx context.Context, ev matrix.Event) error {
 	if err = b.c.usedKeyPackage(used); err != nil {
 		return err
 	}
-	b.retryDeferred(r)
+	b.retryDeferred(r, true)
 	return b.c.saveRoom(r)
 }
 
@@ -235,7 +235,15 @@ func (b *batch) encrypted(ctx context.Context, e *dispatch.Encrypted) error {
 	if !found {
 		r.MLS = true
 	}
-	b.decrypt(r, deferred{EventID: e.EventID, Sender: e.Sender, TS: e.OriginServerTS, Ciphertext: e.Ciphertext}, true)
+	if !b.decrypt(r, deferred{EventID: e.EventID, Sender: e.Sender, TS: e.OriginServerTS, Ciphertext: e.Ciphertext}, true) && r.Group.Member() {
+		// A message of a later epoch: the commits leading there may not
+		// be meant for this device (one that removed it is not sent to
+		// it), so read them from the DS's log.
+		if err = b.catchUp(ctx, r); err != nil && Transient(err) {
+			return err
+		}
+		b.retryDeferred(r, false)
+	}
 	return b.c.saveRoom(r)
 }
 
@@ -266,8 +274,11 @@ func (b *batch) decrypt(r *room, m deferred, mayDefer bool) bool {
 	}
 	if err != nil {
 		entry.Kind, entry.Error = KindUndecryptable, err.Error()
-		if errors.Is(err, mlsroom.ErrEpochGone) && r.RecoveredAt != nil {
+		switch {
+		case errors.Is(err, mlsroom.ErrEpochGone) && r.RecoveredAt != nil && out == nil:
 			entry.Error = fmt.Sprintf("sent before epoch %d, when this device recovered: its keys were lost with the old state", *r.RecoveredAt)
+		case !r.Group.Member() && r.Group.Pending == nil:
+			entry.Error = "this device is not in the room's MLS group (it was removed, or has not been added): " + err.Error()
 		}
 	}
 	b.add(entry)
@@ -275,12 +286,12 @@ func (b *batch) decrypt(r *room, m deferred, mayDefer bool) bool {
 }
 
 // retryDeferred decrypts the deferred messages whose epoch the device
-// reached.
-func (b *batch) retryDeferred(r *room) {
+// reached; the others wait on, unless mayDefer is false.
+func (b *batch) retryDeferred(r *room, mayDefer bool) {
 	waiting := r.Deferred
 	r.Deferred = nil
 	for _, m := range waiting {
-		b.decrypt(r, m, true)
+		b.decrypt(r, m, mayDefer)
 	}
 }
 
