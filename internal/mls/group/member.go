@@ -169,15 +169,6 @@ func (g *Group) Process(m *mls.MLSMessage) (*Processed, error) {
 	return out, nil
 }
 
-// ProcessBytes decodes an MLSMessage and processes it.
-func (g *Group) ProcessBytes(data []byte) (*Processed, error) {
-	m, err := decodeMessage(data)
-	if err != nil {
-		return nil, err
-	}
-	return g.Process(m)
-}
-
 // errOwnCommit refuses to process the member's own commit: it merges the
 // PendingCommit it created instead.
 var errOwnCommit = errors.New("mls group: a member merges its own commit's PendingCommit rather than processing it")

@@ -4,19 +4,9 @@ import (
 	"errors"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
-	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/framing"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/schedule"
 )
-
-// decodeMessage decodes an MLSMessage.
-func decodeMessage(data []byte) (*mls.MLSMessage, error) {
-	m := new(mls.MLSMessage)
-	if err := codec.Unmarshal(data, m); err != nil {
-		return nil, wrap(ErrMalformed, err)
-	}
-	return m, nil
-}
 
 // unprotectPrivate decrypts and authenticates a PrivateMessage of the
 // current epoch (RFC 9420 §6.3).

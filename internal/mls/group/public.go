@@ -7,7 +7,6 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
-	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/framing"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/schedule"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/tree"
@@ -297,24 +296,16 @@ func (g *PublicGroup) verifyPublic(m *mls.PublicMessage, membershipKey []byte) (
 	return ac, nil
 }
 
-// decodePublic decodes an MLSMessage that must carry a PublicMessage.
-func decodePublic(data []byte) (*mls.PublicMessage, error) {
-	var m mls.MLSMessage
-	if err := codec.Unmarshal(data, &m); err != nil {
-		return nil, wrap(ErrMalformed, err)
-	}
-	if m.WireFormat != mls.WireFormatPublicMessage {
-		return nil, ruled(ErrMalformed, "a %v where a public message is required", m.WireFormat)
-	}
-	return m.PublicMessage, nil
-}
-
 // Clone returns a copy of g that can evolve independently. It shares the
 // immutable parts (tree nodes, received proposals).
 func (g *PublicGroup) Clone() *PublicGroup {
 	c := *g
 	c.tree = g.tree.Clone()
 	c.enc = newTreeEncoder()
-	c.proposals = append([]*Proposal(nil), g.proposals...)
+	c.proposals = make([]*Proposal, len(g.proposals))
+	for i, p := range g.proposals {
+		cp := *p
+		c.proposals[i] = &cp
+	}
 	return &c
 }
