@@ -286,7 +286,11 @@ func (s *State) HandleCommit(message []byte, epoch uint64) (*Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := g.ProcessBytes(message)
+	var m mls.MLSMessage
+	if err = codec.Unmarshal(message, &m); err != nil {
+		return nil, fmt.Errorf("mlsroom: not an MLSMessage: %w", err)
+	}
+	out, err := g.Process(&m)
 	if err != nil {
 		return nil, err
 	}
