@@ -29,7 +29,7 @@ NODE := $(shell command -v node 2>/dev/null)
 .PHONY: build run test bench
 
 build:
-	$(GO) build -o bin/ ./cmd/dendrite ./cmd/devserver
+	$(GO) build -o bin/ ./cmd/dendrite ./cmd/devserver ./cmd/mlsclient
 
 run: build
 	bin/devserver -bin bin/dendrite -data '$(DATA)' -port $(PORT) -https-port $(HTTPS_PORT) \
