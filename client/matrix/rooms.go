@@ -129,3 +129,13 @@ func (c *Client) SendToDevice(ctx context.Context, evType, txnID string, message
 	body := map[string]any{"messages": messages}
 	return c.do(ctx, request{method: http.MethodPut, path: clientV3("sendToDevice", evType, txnID), body: body}, nil)
 }
+
+// SendState sets the room's state event of evType and stateKey and
+// returns its ID.
+func (c *Client) SendState(ctx context.Context, roomID, evType, stateKey string, content any) (string, error) {
+	var res struct {
+		EventID string `json:"event_id"`
+	}
+	err := c.do(ctx, request{method: http.MethodPut, path: clientV3("rooms", roomID, "state", evType, stateKey), body: content}, &res)
+	return res.EventID, err
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,69 @@ func TestCommandsAgainstServers(t *testing.T) {
 	status, _, stderr = bob.run("devices")
 	if status != 1 || !strings.Contains(stderr, "logged out") {
 		t.Fatalf("devices after logout: %d %q", status, stderr)
+	}
+}
+
+// The MLS commands on one server: a second device of the same user is
+// added to a room's group, both devices exchange encrypted messages that
+// listen prints, members shows both devices, and remove-device takes the
+// second out again.
+func TestMLSCommands(t *testing.T) {
+	d := harness.Deploy(t, harness.SQLite, 1)
+	s := d.Servers[0]
+	dir := t.TempDir()
+	vars := func(home string) map[string]string {
+		return map[string]string{
+			"MLSCLIENT_HOME":       filepath.Join(dir, home),
+			"MLSCLIENT_HOMESERVER": s.ClientURL,
+			"MLSCLIENT_PASSWORD":   harness.Password,
+			"MLSCLIENT_PASSPHRASE": "secret of " + home,
+		}
+	}
+	phone, laptop := newCLI(t, vars("phone")), newCLI(t, vars("laptop"))
+	phone.must("register", "alice")
+	laptopID := laptop.mustJSON("login", "alice")[0]["device_id"].(string)
+	roomID := phone.mustJSON("create-room", "--name", "notes")[0]["room_id"].(string)
+
+	status, stdout, stderr := phone.run("add-device", roomID, laptopID)
+	if status != 0 || !strings.Contains(stdout, "added device "+laptopID) || !strings.Contains(stderr, "adding device") {
+		t.Fatalf("add-device: %d\n%s\n%s", status, stdout, stderr)
+	}
+	if out := laptop.must("listen", "--for", "3s"); !strings.Contains(out, "joined the group from a Welcome") {
+		t.Fatalf("the laptop's listen after add-device:\n%s", out)
+	}
+	sent := phone.mustJSON("send", roomID, "hello", "from", "the", "phone")
+	if len(sent) != 1 || sent[0]["event_id"] == "" {
+		t.Fatalf("send: %v", sent)
+	}
+	if out := laptop.must("listen", "--for", "3s"); !strings.Contains(out, "> hello from the phone") {
+		t.Fatalf("the laptop's listen after send:\n%s", out)
+	}
+	laptop.must("send", roomID, "hello back")
+	var entries []map[string]any
+	for range 10 {
+		entries = phone.mustJSON("listen", "--for", "1s")
+		if len(entries) > 0 {
+			break
+		}
+	}
+	if !slices.ContainsFunc(entries, func(e map[string]any) bool { return e["kind"] == "message" && e["text"] == "hello back" && e["sender_device"] == laptopID }) {
+		t.Fatalf("the phone's listen --json: %v", entries)
+	}
+	members := phone.mustJSON("members", roomID)
+	if len(members) != 1 || len(members[0]["mls_devices"].([]any)) != 2 {
+		t.Fatalf("members: %v", members)
+	}
+	phone.must("remove-device", roomID, laptopID)
+	if out := phone.must("members", roomID); strings.Contains(out, laptopID) {
+		t.Fatalf("members after remove-device:\n%s", out)
+	}
+	phone.must("send", roomID, "after the removal")
+	if out := laptop.must("listen", "--for", "3s"); !strings.Contains(out, "** cannot decrypt: this device is not in the room's MLS group") {
+		t.Fatalf("the removed laptop's listen:\n%s", out)
+	}
+	status, _, stderr = laptop.run("send", roomID, "x")
+	if status != 1 || !strings.Contains(stderr, "not in the room's MLS group") {
+		t.Fatalf("send from the removed laptop: %d %q", status, stderr)
 	}
 }
