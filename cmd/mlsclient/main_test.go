@@ -272,7 +272,9 @@ func TestMLSCommands(t *testing.T) {
 			break
 		}
 	}
-	if !slices.ContainsFunc(entries, func(e map[string]any) bool { return e["kind"] == "message" && e["text"] == "hello back" && e["sender_device"] == laptopID }) {
+	if !slices.ContainsFunc(entries, func(e map[string]any) bool {
+		return e["kind"] == "message" && e["text"] == "hello back" && e["sender_device"] == laptopID
+	}) {
 		t.Fatalf("the phone's listen --json: %v", entries)
 	}
 	members := phone.mustJSON("members", roomID)
