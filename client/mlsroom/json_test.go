@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -14,7 +14,7 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-func unmarshalJSON(t *testing.T, b []byte, v any) {
+func unmarshalJSON(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)

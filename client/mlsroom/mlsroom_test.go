@@ -17,13 +17,13 @@ const roomID = "!room:ds"
 // ds is the Delivery Service's side in these tests: the public view of the
 // group, which validates every commit as a non-member, as the real DS does.
 type ds struct {
-	t      *testing.T
+	t      testing.TB
 	signer *cipher.Signer
 	sender []byte // encoded ExternalSender
 	view   *group.PublicGroup
 }
 
-func newDS(t *testing.T) *ds {
+func newDS(t testing.TB) *ds {
 	suite, _ := cipher.Lookup(DefaultSuite)
 	priv, pub, err := suite.GenerateSignatureKeyPair()
 	if err != nil {
@@ -34,7 +34,7 @@ func newDS(t *testing.T) *ds {
 	return &ds{t: t, signer: signer, sender: codec.Marshal(&es)}
 }
 
-func decode(t *testing.T, b []byte) *mls.MLSMessage {
+func decode(t testing.TB, b []byte) *mls.MLSMessage {
 	t.Helper()
 	var m mls.MLSMessage
 	if err := codec.Unmarshal(b, &m); err != nil {
@@ -84,13 +84,13 @@ func (d *ds) remove(dev Device) []byte {
 }
 
 type device struct {
-	t     *testing.T
+	t     testing.TB
 	id    *Identity
 	state *State
 	kps   []*KeyPackage
 }
 
-func newDevice(t *testing.T, user, dev string) *device {
+func newDevice(t testing.TB, user, dev string) *device {
 	id, err := NewIdentity(Device{UserID: user, DeviceID: dev}, DefaultSuite)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func (d *device) read(m []byte, from *device, want string) {
 	d.roundTrip()
 }
 
-func sameMembers(t *testing.T, want []Device, devices ...*device) {
+func sameMembers(t testing.TB, want []Device, devices ...*device) {
 	t.Helper()
 	slices.SortFunc(want, func(a, b Device) int { return bytes.Compare([]byte(a.String()), []byte(b.String())) })
 	for _, d := range devices {
