@@ -17,7 +17,9 @@ import (
 func (c *Client) membershipAAD(ctx context.Context, roomID, action, target string) ([]byte, error) {
 	state, err := c.api.State(ctx, roomID)
 	if err != nil {
-		return nil, fmt.Errorf("reading the room's current state for the commit's AAD: %w", err)
+		// A user not yet joined cannot read the state on most servers (its
+		// own server may not even know the room).
+		return nil, fmt.Errorf("reading the room's current state to name its auth events in the commit's AAD: %w", err)
 	}
 	find := func(evType, stateKey string) string {
 		for i := range state {
