@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/matrix-org/gomatrixserverlib"
+
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 )
 
 // RoomVersion is the identifier of the MSC4244 room version.
@@ -43,11 +45,7 @@ func RegisterRoomVersion() {
 		impl := v11
 		setField(&impl, "ver", RoomVersion)
 		setField(&impl, "stable", false)
-		// The MLS membership rule (issue 7) hooks in here: it replaces the
-		// three event constructors (newEventFromUntrustedJSONFunc,
-		// newEventFromTrustedJSONFunc, newEventFromTrustedJSONWithEventIDFunc)
-		// with ones returning a PDU wrapper, and redactionAlgorithm with one
-		// that keeps content.mls_commit on m.room.member events.
+		installMembershipRule(&impl)
 		versions[RoomVersion] = impl
 	})
 }
@@ -62,4 +60,30 @@ func setField(impl *gomatrixserverlib.RoomVersionImpl, name string, value any) {
 		panic(fmt.Sprintf("roomserver: gomatrixserverlib.RoomVersionImpl has no field %s of type %s", name, v.Type()))
 	}
 	reflect.NewAt(field.Type(), unsafe.Pointer(field.UnsafeAddr())).Elem().Set(v)
+}
+
+// installMembershipRule makes impl's events follow the MLS membership rule
+// (package mlsauth): its three event constructors wrap v11's so that every
+// event built, parsed or loaded for the version can refuse itself in
+// gomatrixserverlib's auth check, and its redaction keeps
+// content.mls_commit on m.room.member events.
+func installMembershipRule(impl *gomatrixserverlib.RoomVersionImpl) {
+	setField(impl, "newEventFromUntrustedJSONFunc",
+		mlsauth.WrapUntrusted(getField[mlsauth.UntrustedConstructor](impl, "newEventFromUntrustedJSONFunc")))
+	setField(impl, "newEventFromTrustedJSONFunc",
+		mlsauth.WrapTrusted(getField[mlsauth.TrustedConstructor](impl, "newEventFromTrustedJSONFunc")))
+	setField(impl, "newEventFromTrustedJSONWithEventIDFunc",
+		mlsauth.WrapTrustedWithID(getField[mlsauth.TrustedWithIDConstruct](impl, "newEventFromTrustedJSONWithEventIDFunc")))
+	setField(impl, "redactionAlgorithm", mlsauth.Redaction(impl.RedactEventJSON))
+}
+
+// getField returns the unexported field name of impl, which must have type
+// T. It panics otherwise, which only a gomatrixserverlib upgrade can cause.
+func getField[T any](impl *gomatrixserverlib.RoomVersionImpl, name string) T {
+	field := reflect.ValueOf(impl).Elem().FieldByName(name)
+	want := reflect.TypeFor[T]()
+	if !field.IsValid() || field.Type() != want {
+		panic(fmt.Sprintf("roomserver: gomatrixserverlib.RoomVersionImpl has no field %s of type %s", name, want))
+	}
+	return reflect.NewAt(field.Type(), unsafe.Pointer(field.UnsafeAddr())).Elem().Interface().(T)
 }

@@ -41,8 +41,8 @@ func TestRoomVersionRegistration(t *testing.T) {
 	}
 }
 
-// Every field but the identifier and the stability is v11's, so the
-// version has exactly v11's rules until issue 7 adds the MLS rule.
+// Every field but the identifier, the stability and the fields of the MLS
+// membership rule (membershipRuleFields) is v11's.
 func TestRoomVersionCopiesV11(t *testing.T) {
 	RegisterRoomVersion()
 	got := reflect.ValueOf(gomatrixserverlib.MustGetRoomVersion(RoomVersion))
@@ -63,11 +63,21 @@ func TestRoomVersionCopiesV11(t *testing.T) {
 				t.Error("field stable is true")
 			}
 		default:
-			if !sameValue(g, w) {
+			if same := sameValue(g, w); membershipRuleFields[name] && same {
+				t.Errorf("field %s is room version 11's, not the MLS membership rule's", name)
+			} else if !membershipRuleFields[name] && !same {
 				t.Errorf("field %s differs from room version 11", name)
 			}
 		}
 	}
+}
+
+// membershipRuleFields are the fields installMembershipRule replaces.
+var membershipRuleFields = map[string]bool{
+	"redactionAlgorithm":                     true,
+	"newEventFromUntrustedJSONFunc":          true,
+	"newEventFromTrustedJSONFunc":            true,
+	"newEventFromTrustedJSONWithEventIDFunc": true,
 }
 
 // sameValue compares two fields of RoomVersionImpl; functions are equal

@@ -88,6 +88,7 @@ func buildMonolith(s *shared) *setup.Monolith {
 	fsAPI := federationapi.NewInternalAPI(s.processCtx, cfg, s.cm, s.nats, fedClient, rsAPI, s.caches, nil, false)
 	keyRing := fsAPI.KeyRing()
 	rsImpl.SetFederationAPI(fsAPI, keyRing)
+	setMembershipSender(s, rsAPI, fedClient, keyRing)
 	s.fedWakeups = &fedrouting.FederationWakeups{FsAPI: fsAPI}
 
 	userAPI := userapi.NewInternalAPI(s.processCtx, cfg, s.cm, s.nats, rsAPI, fedClient, caching.EnableMetrics, fsAPI.IsBlacklistedOrBackingOff)
@@ -116,6 +117,7 @@ func buildMonolith(s *shared) *setup.Monolith {
 func registerMLSRoutes(s *shared, monolith *setup.Monolith, routers httputil.Routers) {
 	registerKeyServer(s, monolith, routers)
 	registerDeliveryService(s, monolith, routers)
+	registerMembership(s, monolith, routers)
 }
 
 func setupLogging(cfg *config.Dendrite) {

@@ -66,6 +66,15 @@ func FactsOf(event gomatrixserverlib.PDU) *Facts {
 // known.
 type Lookup func(eventID string) *Facts
 
+// LookupOf returns a Lookup that knows the facts of events.
+func LookupOf(events []gomatrixserverlib.PDU) Lookup {
+	facts := make(map[string]*Facts, len(events))
+	for _, ev := range events {
+		facts[ev.EventID()] = FactsOf(ev)
+	}
+	return func(eventID string) *Facts { return facts[eventID] }
+}
+
 // ErrRefused is wrapped by every error of Check.
 var ErrRefused = errors.New("refused by the MLS membership rule")
 

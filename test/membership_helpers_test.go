@@ -1,0 +1,201 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/fclient"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+	"github.com/tidwall/gjson"
+
+	mlsroomserver "github.com/matrix-org/dendrite/msc4244/roomserver"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth/mlsauthtest"
+	"github.com/matrix-org/dendrite/msc4244/test/client"
+	"github.com/matrix-org/dendrite/msc4244/test/harness"
+	"github.com/matrix-org/dendrite/msc4244/test/match"
+	"github.com/matrix-org/dendrite/msc4244/test/must"
+)
+
+// roomState maps "type|state_key" to the event ID of the room's current
+// state, as c sees it.
+func roomState(t testing.TB, c *client.Client, roomID string) map[string]string {
+	t.Helper()
+	state := map[string]string{}
+	for _, ev := range c.MustDo(t, http.MethodGet, clientV3("rooms", roomID, "state")).Array() {
+		state[ev.Get("type").Str+"|"+ev.Get("state_key").Str] = ev.Get("event_id").Str
+	}
+	return state
+}
+
+// aadAuthEvents names, from state, the auth events an AAD for action by
+// sender about target needs.
+func aadAuthEvents(state map[string]string, action, sender, target string) map[string]string {
+	named := map[string]string{}
+	_, targetHasMember := state[spec.MRoomMember+"|"+target]
+	for _, eventType := range mlsauth.RequiredAuthEvents(action, targetHasMember) {
+		stateKey := ""
+		if eventType == spec.MRoomMember {
+			stateKey = mlsauth.MemberStateKey(action, sender, target)
+		}
+		named[eventType] = state[eventType+"|"+stateKey]
+	}
+	return named
+}
+
+// externalCommit is the mls_commit of an external commit by which joiner
+// joins the room whose state reader sees. It is well-formed but signed by
+// nobody: homeservers other than the DS cannot check MLS signatures, so the
+// membership rule reads only its AAD.
+func externalCommit(t testing.TB, reader *client.Client, roomID, joiner string) string {
+	t.Helper()
+	return mlsauthtest.JoinCommit(roomID, joiner, aadAuthEvents(roomState(t, reader, roomID), mlsauth.ActionJoin, joiner, joiner))
+}
+
+// joinWithCommit asks joiner's server to join the room with the given
+// mls_commit, through via.
+func joinWithCommit(t testing.TB, joiner *client.Client, roomID, commit string, via spec.ServerName) *http.Response {
+	t.Helper()
+	return joiner.Do(t, http.MethodPost, clientV3("join", roomID),
+		client.WithJSON(map[string]any{mlsauth.ContentKeyCommit: commit}), client.WithQuery("server_name", string(via)))
+}
+
+// federationAs is a federation client that signs as server s, for tests
+// that play a misbehaving server. It trusts any certificate.
+func federationAs(s *harness.Server) fclient.FederationClient {
+	g := &s.Config.Global
+	return fclient.NewFederationClient(
+		[]*fclient.SigningIdentity{{ServerName: s.Name, KeyID: g.KeyID, PrivateKey: g.PrivateKey}},
+		fclient.WithSkipVerify(true), fclient.WithTimeout(30*time.Second),
+	)
+}
+
+// forgedMember builds, signed by sender's server s, an m.room.member event
+// of sender about target with content, on top of the room's latest events
+// as resident (a server in the room) reports them, with the auth events of
+// authTypes ("type|state_key") as reader sees them.
+func forgedMember(t testing.TB, s, resident *harness.Server, reader *client.Client, roomID, sender, target string, content map[string]any, authKeys ...string) gomatrixserverlib.PDU {
+	t.Helper()
+	mlsroomserver.RegisterRoomVersion()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A join template for another user of s names the latest events and
+	// the depth to build on.
+	tmpl, err := federationAs(s).MakeJoin(ctx, s.Name, resident.Name, roomID, "@template:"+string(s.Name))
+	if err != nil {
+		t.Fatalf("make_join on %s: %v", resident.Name, err)
+	}
+	proto := tmpl.GetJoinEvent()
+	state := roomState(t, reader, roomID)
+	var authEvents []string
+	for _, key := range authKeys {
+		id, ok := state[key]
+		if !ok {
+			t.Fatalf("the room has no state %s", key)
+		}
+		authEvents = append(authEvents, id)
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := gomatrixserverlib.ProtoEvent{
+		SenderID: sender, RoomID: roomID, Type: spec.MRoomMember, StateKey: &target,
+		PrevEvents: proto.PrevEvents, AuthEvents: authEvents, Depth: proto.Depth, Content: raw,
+	}
+	g := &s.Config.Global
+	pdu, err := gomatrixserverlib.MustGetRoomVersion(mlsroomserver.RoomVersion).NewEventBuilderFromProtoEvent(&ev).
+		Build(time.Now(), s.Name, g.KeyID, g.PrivateKey)
+	if err != nil {
+		t.Fatalf("building a member event: %v", err)
+	}
+	return pdu
+}
+
+// sendPDUs sends events in one federation transaction from s to dest.
+func sendPDUs(t testing.TB, s, dest *harness.Server, events ...gomatrixserverlib.PDU) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	txn := gomatrixserverlib.Transaction{
+		TransactionID:  gomatrixserverlib.TransactionID(fmt.Sprintf("forged-%d", time.Now().UnixNano())),
+		Origin:         s.Name,
+		Destination:    dest.Name,
+		OriginServerTS: spec.AsTimestamp(time.Now()),
+	}
+	for _, ev := range events {
+		txn.PDUs = append(txn.PDUs, ev.JSON())
+	}
+	res, err := federationAs(s).SendTransaction(ctx, txn)
+	if err != nil {
+		t.Fatalf("sending a transaction from %s to %s: %v", s.Name, dest.Name, err)
+	}
+	for id, result := range res.PDUs {
+		if result.Error != "" {
+			t.Fatalf("%s did not take %s for processing: %s", dest.Name, id, result.Error)
+		}
+	}
+}
+
+// memberState returns target's membership in the room's current state as c
+// sees it, or "" when there is none.
+func memberState(t testing.TB, c *client.Client, roomID, target string) string {
+	t.Helper()
+	res := c.Do(t, http.MethodGet, clientV3("rooms", roomID, "state", spec.MRoomMember, target))
+	defer res.Body.Close() // nolint: errcheck
+	if res.StatusCode == http.StatusNotFound {
+		return ""
+	}
+	var content struct {
+		Membership string `json:"membership"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(res.Body).Decode(&content) != nil {
+		t.Fatalf("reading %s's membership: status %d", target, res.StatusCode)
+	}
+	return content.Membership
+}
+
+// awaitMembership waits until c sees target's membership in the room.
+func awaitMembership(t testing.TB, c *client.Client, roomID, target, membership string) {
+	t.Helper()
+	deadline := time.Now().Add(syncTimeout)
+	for memberState(t, c, roomID, target) != membership {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not see %s's membership %q in %s", c.UserID, target, membership, roomID)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// loggedRefusal reports whether s's log says it rejected eventID under the
+// MLS membership rule.
+func loggedRefusal(t testing.TB, s *harness.Server, eventID string) bool {
+	t.Helper()
+	data, err := os.ReadFile(s.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, eventID) && strings.Contains(line, mlsauth.ErrRefused.Error()) {
+			return true
+		}
+	}
+	return false
+}
+
+// expectForbidden checks that res is 403 M_FORBIDDEN whose error mentions
+// why.
+func expectForbidden(t testing.TB, res *http.Response, why string) {
+	t.Helper()
+	body := must.MatchResponse(t, res, match.MatrixError(http.StatusForbidden, "M_FORBIDDEN"))
+	if msg := gjson.GetBytes(body, "error").Str; !strings.Contains(msg, why) {
+		t.Fatalf("403 error %q does not say %q", msg, why)
+	}
+}

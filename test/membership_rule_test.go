@@ -1,0 +1,146 @@
+package test
+
+import (
+	"maps"
+	"net/http"
+	"testing"
+
+	"github.com/matrix-org/gomatrixserverlib/spec"
+
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth/mlsauthtest"
+	"github.com/matrix-org/dendrite/msc4244/test/client"
+	"github.com/matrix-org/dendrite/msc4244/test/harness"
+	"github.com/matrix-org/dendrite/msc4244/test/match"
+	"github.com/matrix-org/dendrite/msc4244/test/must"
+)
+
+// The MLS membership rule holds on every server. B, misbehaving, sends A
+// and C two invites it built by hand: one without mls_commit while the
+// history visibility is shared, one whose commit's AAD names another power
+// levels event. Both servers reject both (their logs say why) and neither
+// is room state on any server. A hand-built
+// invite whose AAD matches is accepted by both, which shows the refusals
+// come from the rule. The room keeps working.
+func TestMembershipRuleFederatedInvites(t *testing.T) {
+	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
+		d := harness.Deploy(t, db, 3)
+		a, b, c := d.Servers[0], d.Servers[1], d.Servers[2]
+		alice := a.MustRegisterUser(t, "alice")
+		bob := b.MustRegisterUser(t, "bob")
+		carol := c.MustRegisterUser(t, "carol")
+		// An invite must be signed by the invitee's server too, so B
+		// invites users of its own.
+		dave, erin := b.UserID("dave"), b.UserID("erin")
+
+		roomID := alice.MustCreateRoom(t, mlsRoomBody(map[string]any{"preset": "public_chat"}))
+		for _, u := range []*client.Client{bob, carol} {
+			must.MatchResponse(t, joinWithCommit(t, u, roomID, externalCommit(t, alice, roomID, u.UserID), a.Name),
+				match.HTTPResponse{StatusCode: http.StatusOK})
+			alice.MustSyncUntil(t, syncTimeout, client.SyncJoinedTo(u.UserID, roomID))
+		}
+		awaitMembership(t, carol, roomID, bob.UserID, spec.Join)
+
+		state := roomState(t, alice, roomID)
+		authKeys := []string{spec.MRoomCreate + "|", spec.MRoomPowerLevels + "|", spec.MRoomJoinRules + "|",
+			spec.MRoomHistoryVisibility + "|", spec.MRoomMember + "|" + bob.UserID}
+		invite := func(target string, extra map[string]any) map[string]any {
+			content := map[string]any{"membership": spec.Invite}
+			maps.Copy(content, extra)
+			return content
+		}
+		withoutCommit := forgedMember(t, b, a, alice, roomID, bob.UserID, dave, invite(dave, nil), authKeys...)
+		otherPL := aadAuthEvents(state, mlsauth.ActionInvite, bob.UserID, dave)
+		otherPL[spec.MRoomPowerLevels] = state[spec.MRoomCreate+"|"]
+		wrongAAD := forgedMember(t, b, a, alice, roomID, bob.UserID, dave,
+			invite(dave, map[string]any{mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, dave, otherPL)}), authKeys...)
+		matching := forgedMember(t, b, a, alice, roomID, bob.UserID, erin, invite(erin, map[string]any{
+			mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, erin, aadAuthEvents(state, mlsauth.ActionInvite, bob.UserID, erin)),
+		}), authKeys...)
+
+		for _, dest := range []*harness.Server{a, c} {
+			sendPDUs(t, b, dest, withoutCommit, wrongAAD)
+			// A room's events are processed in order: once the matching
+			// invite is state, the two before it have been handled.
+			sendPDUs(t, b, dest, matching)
+		}
+		awaitMembership(t, alice, roomID, erin, spec.Invite)
+		awaitMembership(t, carol, roomID, erin, spec.Invite)
+		for _, s := range []*harness.Server{a, c} {
+			for _, ev := range []string{withoutCommit.EventID(), wrongAAD.EventID()} {
+				if !loggedRefusal(t, s, ev) {
+					t.Errorf("%s's log does not say it refused %s under the MLS rule", s.Name, ev)
+				}
+			}
+		}
+		for _, u := range []*client.Client{alice, bob, carol} {
+			must.Equal(t, "dave's membership as "+u.UserID+" sees it", memberState(t, u, roomID, dave), "")
+		}
+
+		fromA := alice.MustSendMessage(t, roomID, "still working")
+		for _, u := range []*client.Client{bob, carol} {
+			u.MustSyncUntil(t, syncTimeout, client.SyncTimelineHas(roomID, sentBy(fromA, alice.UserID, "still working")))
+		}
+		fromC := carol.MustSendMessage(t, roomID, "here too")
+		for _, u := range []*client.Client{alice, bob} {
+			u.MustSyncUntil(t, syncTimeout, client.SyncTimelineHas(roomID, sentBy(fromC, carol.UserID, "here too")))
+		}
+	})
+}
+
+// Client routes never produce a member event the rule refuses: /invite,
+// the state API and /join answer 403 M_FORBIDDEN saying why, and
+// /createRoom refuses invites an MLS room cannot make yet. With history
+// visibility "joined" an invite needs no commit, and the invitee joins
+// with an external commit.
+func TestMembershipRuleClientPaths(t *testing.T) {
+	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
+		d := harness.Deploy(t, db, 2)
+		a, b := d.Servers[0], d.Servers[1]
+		alice := a.MustRegisterUser(t, "alice")
+		gina := a.MustRegisterUser(t, "gina")
+		bob := b.MustRegisterUser(t, "bob")
+		const needsCommit = "must carry mls_commit"
+
+		shared := alice.MustCreateRoom(t, mlsRoomBody(map[string]any{"preset": "public_chat"}))
+		expectForbidden(t, alice.Do(t, http.MethodPost, clientV3("rooms", shared, "invite"),
+			client.WithJSON(map[string]any{"user_id": bob.UserID})), needsCommit)
+		expectForbidden(t, alice.Do(t, http.MethodPut, clientV3("rooms", shared, "state", spec.MRoomMember, bob.UserID),
+			client.WithJSON(map[string]any{"membership": spec.Invite})), needsCommit)
+		// Joins without a commit: local (A is in the room) and over
+		// federation (send_join refused by A, answered 403 to B).
+		expectForbidden(t, gina.Do(t, http.MethodPost, clientV3("join", shared), client.WithJSON(map[string]any{})), needsCommit)
+		expectForbidden(t, bob.Do(t, http.MethodPost, clientV3("join", shared), client.WithJSON(map[string]any{}),
+			client.WithQuery("server_name", string(a.Name))), needsCommit)
+		// A commit whose AAD does not match is refused too.
+		stale := aadAuthEvents(roomState(t, alice, shared), mlsauth.ActionJoin, gina.UserID, gina.UserID)
+		stale[spec.MRoomJoinRules] = stale[spec.MRoomPowerLevels]
+		expectForbidden(t, joinWithCommit(t, gina, shared, mlsauthtest.JoinCommit(shared, gina.UserID, stale), a.Name), "the commit's AAD names")
+		for _, u := range []string{bob.UserID, gina.UserID} {
+			must.Equal(t, "membership of "+u, memberState(t, alice, shared, u), "")
+		}
+		// With a matching external commit the local join succeeds.
+		must.MatchResponse(t, joinWithCommit(t, gina, shared, externalCommit(t, alice, shared, gina.UserID), a.Name),
+			match.HTTPResponse{StatusCode: http.StatusOK})
+		awaitMembership(t, alice, shared, gina.UserID, spec.Join)
+
+		res := alice.Do(t, http.MethodPost, clientV3("createRoom"),
+			client.WithJSON(mlsRoomBody(map[string]any{"invite": []string{bob.UserID}})))
+		must.MatchResponse(t, res, match.MatrixError(http.StatusBadRequest, "M_INVALID_PARAM"))
+
+		// History visibility "joined": notional invites, at creation and
+		// later, then a join by external commit.
+		joinedOnly := []map[string]any{{"type": spec.MRoomHistoryVisibility, "state_key": "", "content": map[string]any{"history_visibility": "joined"}}}
+		notional := alice.MustCreateRoom(t, mlsRoomBody(map[string]any{"invite": []string{bob.UserID}, "initial_state": joinedOnly}))
+		bob.MustSyncUntil(t, syncTimeout, client.SyncInvitedTo(notional))
+		alice.MustInvite(t, notional, gina.UserID)
+		awaitMembership(t, alice, notional, gina.UserID, spec.Invite)
+		expectForbidden(t, bob.Do(t, http.MethodPost, clientV3("join", notional), client.WithJSON(map[string]any{}),
+			client.WithQuery("server_name", string(a.Name))), needsCommit)
+		must.MatchResponse(t, joinWithCommit(t, bob, notional, externalCommit(t, alice, notional, bob.UserID), a.Name),
+			match.HTTPResponse{StatusCode: http.StatusOK})
+		alice.MustSyncUntil(t, syncTimeout, client.SyncJoinedTo(bob.UserID, notional))
+		fromB := bob.MustSendMessage(t, notional, "joined by external commit")
+		alice.MustSyncUntil(t, syncTimeout, client.SyncTimelineHas(notional, sentBy(fromB, bob.UserID, "joined by external commit")))
+	})
+}
