@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/matrix-org/dendrite/msc4244/client/devicekeys"
 	"github.com/matrix-org/dendrite/msc4244/client/matrix"
@@ -32,6 +33,9 @@ type Profile struct {
 	Key store.Key
 	// HTTP, when set, sends the requests (tests, proxies).
 	HTTP *http.Client
+	// DSWait is how long operations wait for the Delivery Service's answer
+	// (0: DefaultDSWait).
+	DSWait time.Duration
 }
 
 // Client is a logged-in device with an open profile.
@@ -39,6 +43,7 @@ type Client struct {
 	api     *matrix.Client
 	store   *store.Store
 	account account
+	dsWait  time.Duration
 }
 
 // account is the profile's "account" record.
@@ -70,7 +75,7 @@ func Open(p Profile) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{store: s}
+	c := &Client{store: s, dsWait: p.dsWait()}
 	found, err := s.Get(recordAccount, &c.account)
 	if err != nil {
 		return nil, err
@@ -80,6 +85,13 @@ func Open(p Profile) (*Client, error) {
 	}
 	c.api = newAPI(p, c.account.Homeserver).WithCredentials(c.account.Credentials)
 	return c, nil
+}
+
+func (p Profile) dsWait() time.Duration {
+	if p.DSWait > 0 {
+		return p.DSWait
+	}
+	return DefaultDSWait
 }
 
 func newAPI(p Profile, homeserver string) *matrix.Client {
@@ -144,6 +156,7 @@ func create(ctx context.Context, p Profile, homeserver string, getDevice func(*m
 	c := &Client{
 		api:     api.WithCredentials(creds),
 		store:   s,
+		dsWait:  p.dsWait(),
 		account: account{Homeserver: api.BaseURL, Credentials: creds, DeviceKeys: keys, MLS: identity},
 	}
 	if err = s.Put(recordAccount, &c.account); err != nil {

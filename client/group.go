@@ -11,9 +11,10 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 )
 
-// DSWait is how long operations wait for the Delivery Service's answer
-// before they return ErrNoAnswer (the message stays pending).
-var DSWait = 60 * time.Second
+// DefaultDSWait is how long operations wait for the Delivery Service's
+// answer before they return ErrNoAnswer (the message stays pending), unless
+// the profile says otherwise.
+const DefaultDSWait = 60 * time.Second
 
 // maxCommitAttempts bounds how often a commit is rebuilt after losing a
 // race for its epoch.
@@ -60,7 +61,7 @@ func (c *Client) sendGenesis(ctx context.Context, r *room) error {
 	if r.Genesis == nil {
 		return nil
 	}
-	answer, err := c.sendToDS(ctx, r, r.Genesis, &api.MessageContent{RoomID: r.RoomID, Message: b64(r.Genesis)}, DSWait)
+	answer, err := c.sendToDS(ctx, r, r.Genesis, &api.MessageContent{RoomID: r.RoomID, Message: b64(r.Genesis)}, c.dsWait)
 	if err != nil {
 		return fmt.Errorf("creating the room's MLS group: %w", err)
 	}
@@ -144,7 +145,7 @@ func (c *Client) sendPending(ctx context.Context, r *room, p *mlsroom.Pending) (
 	if p.Welcome != nil {
 		content.CommitInfo.Welcome = b64(p.Welcome)
 	}
-	answer, err := c.sendToDS(ctx, r, p.Message, content, DSWait)
+	answer, err := c.sendToDS(ctx, r, p.Message, content, c.dsWait)
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +363,22 @@ func (c *Client) Join(ctx context.Context, roomIDOrAlias string, via ...string) 
 	})
 	if err != nil {
 		return "", err
+	}
+	if r == nil {
+		// Learn the invite (and any Welcome) first.
+		if err = c.Sync(ctx, 0); err != nil {
+			return "", err
+		}
+		if err = c.locked(ctx, func() error {
+			var found bool
+			r, found, err = c.loadRoom(roomIDOrAlias)
+			if !found {
+				r = nil
+			}
+			return err
+		}); err != nil {
+			return "", err
+		}
 	}
 	if r == nil || !r.MLS || r.Group.Member() {
 		roomID, err := c.api.Join(ctx, roomIDOrAlias, via, nil)
