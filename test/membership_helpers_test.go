@@ -3,19 +3,23 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/matrix-org/gomatrix"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/tidwall/gjson"
 
 	mlsroomserver "github.com/matrix-org/dendrite/msc4244/roomserver"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/membership"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth/mlsauthtest"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
@@ -198,4 +202,48 @@ func expectForbidden(t testing.TB, res *http.Response, why string) {
 	if msg := gjson.GetBytes(body, "error").Str; !strings.Contains(msg, why) {
 		t.Fatalf("403 error %q does not say %q", msg, why)
 	}
+}
+
+// fetchEvents fetches events by ID from resident over federation, as s.
+func fetchEvents(t testing.TB, s, resident *harness.Server, eventIDs ...string) []json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var events []json.RawMessage
+	for _, id := range eventIDs {
+		txn, err := federationAs(s).GetEvent(ctx, s.Name, resident.Name, id)
+		if err != nil || len(txn.PDUs) != 1 {
+			t.Fatalf("fetching %s from %s: %v", id, resident.Name, err)
+		}
+		events = append(events, txn.PDUs[0])
+	}
+	return events
+}
+
+// federatedInvite sends invite, as s, to its invitee's server dest with
+// /invite v2, with authEvents along (membership.InviteRequest), and returns
+// the status and body of the answer.
+func federatedInvite(t testing.TB, s, dest *harness.Server, invite gomatrixserverlib.PDU, authEvents []json.RawMessage) (int, gjson.Result) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	path := "/_matrix/federation/v2/invite/" + url.PathEscape(invite.RoomID().String()) + "/" + url.PathEscape(invite.EventID())
+	fedReq := fclient.NewFederationRequest(http.MethodPut, s.Name, dest.Name, path)
+	body := membership.InviteRequest{Event: invite.JSON(), RoomVersion: invite.Version(), AuthEvents: authEvents}
+	must.NotError(t, "invite body", fedReq.SetContent(body))
+	g := &s.Config.Global
+	must.NotError(t, "signing", fedReq.Sign(s.Name, g.KeyID, g.PrivateKey))
+	req, err := fedReq.HTTPRequest()
+	must.NotError(t, "invite request", err)
+	var res json.RawMessage
+	err = federationAs(s).DoRequestAndParseResponse(ctx, req, &res)
+	var httpErr gomatrix.HTTPError
+	switch {
+	case err == nil:
+		return http.StatusOK, gjson.ParseBytes(res)
+	case errors.As(err, &httpErr):
+		return httpErr.Code, gjson.ParseBytes(httpErr.Contents)
+	}
+	t.Fatalf("/invite to %s: %v", dest.Name, err)
+	return 0, gjson.Result{}
 }

@@ -3,6 +3,7 @@ package test
 import (
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -21,7 +22,8 @@ import (
 // levels event. Both servers reject both (their logs say why) and neither
 // is room state on any server. A hand-built
 // invite whose AAD matches is accepted by both, which shows the refusals
-// come from the rule. The room keeps working.
+// come from the rule. An invite C sends to a user of B over /invite is
+// checked by B against the auth events sent along. The room keeps working.
 func TestMembershipRuleFederatedInvites(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
 		d := harness.Deploy(t, db, 3)
@@ -76,6 +78,29 @@ func TestMembershipRuleFederatedInvites(t *testing.T) {
 		for _, u := range []*client.Client{alice, bob, carol} {
 			must.Equal(t, "dave's membership as "+u.UserID+" sees it", memberState(t, u, roomID, dave), "")
 		}
+
+		// C, misbehaving, invites frank, a user of B not in the room, with
+		// /invite v2: B checks the invite against its auth events before it
+		// signs, since it cannot see the room.
+		frank := b.MustRegisterUser(t, "frank")
+		carolAuth := []string{spec.MRoomCreate + "|", spec.MRoomPowerLevels + "|", spec.MRoomJoinRules + "|",
+			spec.MRoomHistoryVisibility + "|", spec.MRoomMember + "|" + carol.UserID}
+		toFrank := forgedMember(t, c, a, alice, roomID, carol.UserID, frank.UserID, invite(frank.UserID, nil), carolAuth...)
+		authJSON := fetchEvents(t, c, a, toFrank.AuthEventIDs()...)
+		status, body := federatedInvite(t, c, b, toFrank, nil)
+		must.Equal(t, "/invite without auth events", status, http.StatusForbidden)
+		must.MatchJSON(t, body, match.JSONKeyEqual("errcode", "M_FORBIDDEN"))
+		status, body = federatedInvite(t, c, b, toFrank, authJSON)
+		must.Equal(t, "/invite without mls_commit: "+body.Raw, status, http.StatusForbidden)
+		if !strings.Contains(body.Get("error").Str, "must carry mls_commit") {
+			t.Fatalf("/invite refused for another reason: %s", body.Raw)
+		}
+		withCommit := forgedMember(t, c, a, alice, roomID, carol.UserID, frank.UserID, invite(frank.UserID, map[string]any{
+			mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, frank.UserID, aadAuthEvents(state, mlsauth.ActionInvite, carol.UserID, frank.UserID)),
+		}), carolAuth...)
+		status, body = federatedInvite(t, c, b, withCommit, authJSON)
+		must.Equal(t, "/invite with a matching commit: "+body.Raw, status, http.StatusOK)
+		frank.MustSyncUntil(t, syncTimeout, client.SyncInvitedTo(roomID))
 
 		fromA := alice.MustSendMessage(t, roomID, "still working")
 		for _, u := range []*client.Client{bob, carol} {
