@@ -92,6 +92,9 @@ type commitBuilder func(ctx context.Context, r *room) (*mlsroom.Pending, error)
 // the device merged it.
 func (c *Client) commit(ctx context.Context, roomID string, build commitBuilder) (*mlsroom.Pending, error) {
 	for attempt := 1; ; attempt++ {
+		if err := c.settlePending(ctx, roomID); err != nil {
+			return nil, err
+		}
 		var r *room
 		var p *mlsroom.Pending
 		err := c.locked(ctx, func() error {
@@ -118,6 +121,35 @@ func (c *Client) commit(ctx context.Context, roomID string, build commitBuilder)
 			return nil, err
 		}
 	}
+}
+
+// settlePending finishes an earlier commit of this device that is still
+// pending (its answer never came: the process ended, or the DS was away):
+// the DS's log tells whether it was accepted or lost; when the log has
+// nothing for its epoch, it is sent again.
+func (c *Client) settlePending(ctx context.Context, roomID string) error {
+	var r *room
+	err := c.locked(ctx, func() error {
+		var err error
+		r, err = c.memberRoom(roomID)
+		return err
+	})
+	if err != nil || r.Group.Pending == nil {
+		return err
+	}
+	if err = c.catchUp(ctx, roomID); err != nil {
+		return fmt.Errorf("%w (and the Delivery Service cannot be asked about it now: %w)", mlsroom.ErrPending, err)
+	}
+	err = c.locked(ctx, func() error {
+		var err error
+		r, err = c.memberRoom(roomID)
+		return err
+	})
+	if err != nil || r.Group.Pending == nil {
+		return err
+	}
+	_, err = c.sendPending(ctx, r, r.Group.Pending)
+	return err
 }
 
 // sendCommit sends a pending commit and reports whether the DS accepted
