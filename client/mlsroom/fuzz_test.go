@@ -9,29 +9,13 @@ import (
 // group, his identity, and messages of that group as seeds: an
 // application message, a commit, a GroupInfo, a Welcome and a KeyPackage.
 func fuzzState(t testing.TB) ([]byte, *Identity, [][]byte) {
-	d := newDS(t)
-	alice := newDevice(t, "@alice:a", "A1")
-	bob := newDevice(t, "@bob:b", "B1")
-	state, gi, err := Create(alice.id, roomID, d.sender)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.state = state
-	d.genesis(gi)
-	p, err := alice.state.Commit(CommitRequest{Add: [][]byte{bob.keyPackage()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.handle(p, 1)
-	if bob.state, _, err = Join(bob.id, p.Welcome, bob.kps); err != nil {
-		t.Fatal(err)
-	}
+	_, alice, bob, p := twoMembers(t)
 	msg := alice.send("seed")
 	next, err := alice.state.Commit(CommitRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mustJSON(t, bob.state), bob.id, [][]byte{msg, next.Message, next.GroupInfo, p.Welcome, bob.kps[0].Message}
+	return mustJSON(t, bob.state), bob.id, [][]byte{msg, next.Message, next.GroupInfo, p.Welcome, p.GroupInfo, bob.kps[0].Message}
 }
 
 // FuzzInputs gives any bytes to every decoder of received material: no

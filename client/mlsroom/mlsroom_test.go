@@ -332,28 +332,12 @@ func TestConversation(t *testing.T) {
 // A device that lost its state rejoins by external commit, replacing its
 // old leaf; messages of earlier epochs are gone for it.
 func TestResyncAfterLostState(t *testing.T) {
-	d := newDS(t)
-	alice := newDevice(t, "@alice:a", "A1")
-	bob := newDevice(t, "@bob:b", "B1")
-	state, gi, err := Create(alice.id, roomID, d.sender)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.state = state
-	d.genesis(gi)
-	p, err := alice.state.Commit(CommitRequest{Add: [][]byte{bob.keyPackage()}})
-	if err != nil || d.accept(p) != nil {
-		t.Fatal(err)
-	}
-	alice.handle(p, 1)
-	bob.state, _, err = Join(bob.id, p.Welcome, bob.kps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, alice, bob, p := twoMembers(t)
 	old := alice.send("before the loss")
 
 	// Bob loses everything but his identity (his profile's keys).
 	bob.state = &State{}
+	var err error
 	bob.state, err = JoinExternal(bob.id, p.GroupInfo, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -413,4 +397,30 @@ func TestBadInput(t *testing.T) {
 	if d, err := DeviceOf(&mls.Credential{Type: mls.CredentialBasic, Identity: []byte("@a:hs|D|X")}); err != nil || d.DeviceID != "D|X" {
 		t.Errorf("device of a credential with two bars: %v %v", d, err)
 	}
+}
+
+// twoMembers makes a group of alice and bob: alice creates it and adds bob
+// with the commit p, which the DS accepted.
+func twoMembers(t testing.TB) (*ds, *device, *device, *Pending) {
+	d := newDS(t)
+	alice := newDevice(t, "@alice:a", "A1")
+	bob := newDevice(t, "@bob:b", "B1")
+	state, gi, err := Create(alice.id, roomID, d.sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.state = state
+	d.genesis(gi)
+	p, err := alice.state.Commit(CommitRequest{Add: [][]byte{bob.keyPackage()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = d.accept(p); err != nil {
+		t.Fatal(err)
+	}
+	alice.handle(p, 1)
+	if bob.state, _, err = Join(bob.id, p.Welcome, bob.kps); err != nil {
+		t.Fatal(err)
+	}
+	return d, alice, bob, p
 }
