@@ -58,8 +58,7 @@ func NewInternalAPI(
 	if enableMetrics {
 		internal.RegisterMetrics()
 	}
-	view := internal.GenesisView{Now: time.Now}
-	ds, err := internal.New(processCtx.Context(), cfg.Global.ServerName, db, view, identity, rsAPI, out)
+	ds, err := internal.New(processCtx.Context(), cfg.Global.ServerName, db, internal.NewPublicView(time.Now), identity, rsAPI, out)
 	if err != nil {
 		return nil, fmt.Errorf("mlsds: %w", err)
 	}

@@ -2,19 +2,27 @@ package test
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"database/sql"
 	"encoding/base64"
 	"net/http"
+	"net/url"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/matrix-org/dendrite/setup/config"
+	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/tidwall/gjson"
 
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to look into a server's database
 
-	"github.com/matrix-org/dendrite/msc4244/mlsds/mlsdstest"
+	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
+	"github.com/matrix-org/dendrite/msc4244/test/must"
 )
 
 func unb64(t testing.TB, s string) []byte {
@@ -40,30 +48,30 @@ func dsPath(segments ...string) []string {
 // dsUser is the to-device identity of a server's DS (MSC4246).
 func dsUser(s *harness.Server) string { return "@:" + string(s.Name) }
 
-// mlsDevice is a client device with an MLS signature key and leaf, enough
-// to create a group.
+// mlsDevice is a client's device with its MLS identity.
 type mlsDevice struct {
 	*client.Client
-	*mlsdstest.Device
+	id *mlsroom.Identity
 }
 
 func newMLSDevice(t testing.TB, c *client.Client) *mlsDevice {
 	t.Helper()
-	d, err := mlsdstest.NewDevice(c.UserID, c.DeviceID)
+	id, err := mlsroom.NewIdentity(mlsroom.Device{UserID: c.UserID, DeviceID: c.DeviceID}, mlsroom.DefaultSuite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mlsDevice{Client: c, Device: d}
+	return &mlsDevice{Client: c, id: id}
 }
 
-// genesis returns the encoded epoch-0 GroupInfo of d's group for roomID.
-func (d *mlsDevice) genesis(t testing.TB, roomID string, externalSender []byte) []byte {
+// genesis creates a group for roomID with d as its only member and the
+// DS's externalSender, and returns its state and epoch-0 GroupInfo.
+func (d *mlsDevice) genesis(t testing.TB, roomID string, externalSender []byte) (*mlsroom.State, []byte) {
 	t.Helper()
-	gi, err := d.Genesis(roomID, externalSender)
+	state, gi, err := mlsroom.Create(d.id, roomID, externalSender)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gi
+	return state, gi
 }
 
 // externalSender returns the encoded ExternalSender the DS of server serves
@@ -85,15 +93,100 @@ func sendToDS(t testing.TB, c *client.Client, server *harness.Server, content ma
 // returns its content.
 func awaitFromDS(t testing.TB, c *client.Client, server *harness.Server, eventType, digest string) gjson.Result {
 	t.Helper()
-	var content gjson.Result
-	c.MustSyncUntil(t, syncTimeout, client.SyncToDeviceHas(func(ev gjson.Result) bool {
-		if ev.Get("type").Str == eventType && ev.Get("sender").Str == dsUser(server) && ev.Get("content.message_sha256").Str == digest {
-			content = ev.Get("content")
-			return true
+	return awaitToDevice(t, c, server, eventType, func(content gjson.Result) bool {
+		return content.Get("message_sha256").Str == digest
+	})
+}
+
+// awaitCommit waits until c's device gets the m.mls.commit of message from
+// the DS of server, and returns its content.
+func awaitCommit(t testing.TB, c *client.Client, server *harness.Server, message []byte) gjson.Result {
+	t.Helper()
+	return awaitToDevice(t, c, server, "m.mls.commit", func(content gjson.Result) bool {
+		return content.Get("message").Str == b64(message)
+	})
+}
+
+// inboxes keep the to-device events each client's syncs brought that no
+// wait has taken yet: a sync can bring several awaited events at once.
+var inboxes sync.Map // *client.Client → *inbox
+
+type inbox struct {
+	mu     sync.Mutex
+	events []gjson.Result
+}
+
+// take removes and returns the first event that passes match.
+func (in *inbox) take(match func(ev gjson.Result) bool) (gjson.Result, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, ev := range in.events {
+		if match(ev) {
+			in.events = slices.Delete(in.events, i, i+1)
+			return ev, true
 		}
-		return false
-	}))
-	return content
+	}
+	return gjson.Result{}, false
+}
+
+func (in *inbox) add(events []gjson.Result) {
+	in.mu.Lock()
+	in.events = append(in.events, events...)
+	in.mu.Unlock()
+}
+
+// awaitToDevice waits until c's device gets a to-device message of
+// eventType from the DS of server whose content passes match, and returns
+// the content. Events that arrive meanwhile stay for later waits.
+func awaitToDevice(t testing.TB, c *client.Client, server *harness.Server, eventType string, match func(content gjson.Result) bool) gjson.Result {
+	t.Helper()
+	v, _ := inboxes.LoadOrStore(c, &inbox{})
+	in := v.(*inbox)
+	matches := func(ev gjson.Result) bool {
+		return ev.Get("type").Str == eventType && ev.Get("sender").Str == dsUser(server) && match(ev.Get("content"))
+	}
+	if ev, ok := in.take(matches); ok {
+		return ev.Get("content")
+	}
+	var found gjson.Result
+	c.MustSyncUntil(t, syncTimeout, client.SyncCheck{
+		Name: eventType + " from " + dsUser(server),
+		Match: func(sync gjson.Result) bool {
+			in.add(sync.Get("to_device.events").Array())
+			ev, ok := in.take(matches)
+			found = ev
+			return ok
+		},
+	})
+	return found.Get("content")
+}
+
+// commitContent is the m.mls.message content of a pending commit.
+func commitContent(roomID string, p *mlsroom.Pending) map[string]any {
+	info := map[string]any{"group_info": b64(p.GroupInfo)}
+	if p.Welcome != nil {
+		info["welcome"] = b64(p.Welcome)
+	}
+	return map[string]any{"room_id": roomID, "message": b64(p.Message), "commit_info": info}
+}
+
+// stateEventID returns the ID of a room's current state event, as c's
+// server knows it.
+func stateEventID(t testing.TB, c *client.Client, roomID, eventType, stateKey string) string {
+	t.Helper()
+	ev := c.MustDo(t, http.MethodGet, clientV3("rooms", roomID, "state", eventType, stateKey), client.WithQuery("format", "event"))
+	return must.GetString(t, ev, "event_id")
+}
+
+// logSummary is the room's DS log as c reads it: "kind/epoch" entries.
+func logSummary(t testing.TB, c *client.Client, roomID string) string {
+	t.Helper()
+	res := c.MustDo(t, http.MethodGet, dsPath("rooms", roomID, "mls", "commits"))
+	s := ""
+	for _, e := range res.Get("entries").Array() {
+		s += e.Get("kind").Str + "/" + e.Get("epoch").Raw + " "
+	}
+	return s
 }
 
 // storedToDevice counts the to-device messages the server's sync API holds
@@ -116,4 +209,36 @@ func storedToDevice(t testing.TB, s *harness.Server, userID string) int {
 		t.Fatalf("reading %s's to-device messages: %v", s.Name, err)
 	}
 	return n
+}
+
+// federationGET sends a GET signed by server from, as federation requests
+// are, to server to, checks the status and returns the body.
+func federationGET(t testing.TB, from, to *harness.Server, requestURI string, status int) []byte {
+	t.Helper()
+	keyID, key, err := config.LoadMatrixKey(string(from.Config.Global.PrivateKeyPath), os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fedReq := fclient.NewFederationRequest(http.MethodGet, from.Name, to.Name, requestURI)
+	if err = fedReq.Sign(from.Name, keyID, key); err != nil {
+		t.Fatal(err)
+	}
+	req, err := fedReq.HTTPRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.URL, err = url.Parse(to.FederationURL + requestURI); err != nil {
+		t.Fatal(err)
+	}
+	// Loopback only: the test trusts the server it started.
+	tlsClient := &http.Client{Timeout: syncTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // nolint: gosec
+	res, err := tlsClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s on %s: %v", requestURI, to.Name, err)
+	}
+	body := must.ReadBody(t, res)
+	if res.StatusCode != status {
+		t.Fatalf("GET %s on %s as %s: HTTP %d, want %d: %s", requestURI, to.Name, from.Name, res.StatusCode, status, body)
+	}
+	return body
 }

@@ -2,7 +2,10 @@ package test
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
@@ -32,14 +35,13 @@ func clientV3(segments ...string) []string {
 }
 
 // Room creation follows the MLS rules of the profile, /capabilities lists
-// the room version, and a user of another server joins an MLS room over
-// federation (make_join accepts the version).
+// the room version, and make_join offers another server to join an MLS
+// room in it.
 func TestMLSRoomCreation(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
 		d := harness.Deploy(t, db, 2)
 		a, b := d.Servers[0], d.Servers[1]
 		alice := a.MustRegisterUser(t, "alice")
-		bob := b.MustRegisterUser(t, "bob")
 
 		res := alice.Do(t, http.MethodGet, clientV3("capabilities"))
 		must.MatchResponse(t, res, match.HTTPResponse{StatusCode: http.StatusOK, JSON: []match.JSON{
@@ -59,11 +61,19 @@ func TestMLSRoomCreation(t *testing.T) {
 		must.MatchJSON(t, alice.MustDo(t, http.MethodGet, clientV3("rooms", unstable, "state", "m.room.create", "")),
 			match.JSONKeyEqual(`org\.matrix\.msc4245\.encryption_algorithm`, mlsAlgorithm))
 
-		// make_join and send_join accept the version.
-		bob.MustJoinRoom(t, roomID, a.Name)
-		alice.MustSyncUntil(t, syncTimeout, client.SyncJoinedTo(bob.UserID, roomID))
-		fromB := bob.MustSendMessage(t, roomID, "hello")
-		alice.MustSyncUntil(t, syncTimeout, client.SyncTimelineHas(roomID, sentBy(fromB, bob.UserID, "hello")))
+		// B asks A for a join template (RFC: make_join), listing the room
+		// versions it supports.
+		bob := b.UserID("bob")
+		makeJoin := "/_matrix/federation/v1/make_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(bob)
+		body := federationGET(t, b, a, makeJoin+"?ver=11&ver="+mlsRoomVersion, http.StatusOK)
+		must.MatchJSON(t, gjson.ParseBytes(body),
+			match.JSONKeyEqual("room_version", mlsRoomVersion),
+			match.JSONKeyEqual("event.type", "m.room.member"),
+			match.JSONKeyEqual("event.state_key", bob),
+			match.JSONKeyEqual("event.content.membership", "join"),
+		)
+		body = federationGET(t, b, a, makeJoin+"?ver=11", http.StatusBadRequest)
+		must.MatchJSON(t, gjson.ParseBytes(body), match.JSONKeyEqual("errcode", "M_INCOMPATIBLE_ROOM_VERSION"))
 
 		refused := []struct {
 			name string

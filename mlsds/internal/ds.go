@@ -152,13 +152,21 @@ func (in *incoming) parse(content json.RawMessage) error {
 	if c.CommitInfo == nil {
 		return nil
 	}
-	if in.groupInfo, err = decodeBase64(c.CommitInfo.GroupInfo); err != nil {
+	if in.groupInfo, err = decodeOptional(c.CommitInfo.GroupInfo); err != nil {
 		return reject(api.ErrBadRequest, "commit_info.group_info is not base64: %v", err)
 	}
-	if in.welcome, err = decodeBase64(c.CommitInfo.Welcome); err != nil {
+	if in.welcome, err = decodeOptional(c.CommitInfo.Welcome); err != nil {
 		return reject(api.ErrBadRequest, "commit_info.welcome is not base64: %v", err)
 	}
 	return nil
+}
+
+// decodeOptional decodes a base64 field that may be absent: "" gives nil.
+func decodeOptional(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return decodeBase64(s)
 }
 
 // handle dispatches a parsed message after its wire format and content type.

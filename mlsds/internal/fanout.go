@@ -147,7 +147,7 @@ func (ds *DeliveryService) RunOutbox(ctx context.Context) {
 			}
 			return
 		case <-flush.C:
-			if err := ds.outbox.flush(ctx); err != nil {
+			if err := ds.outbox.flush(ctx); err != nil && ctx.Err() == nil {
 				logrus.WithError(err).Warn("mlsds: could not empty the outbox")
 			}
 		case <-retry.C:

@@ -73,7 +73,7 @@ func TestOutboxResentAtStart(t *testing.T) {
 	_, db := newTestDS(t, memberships{})
 	storeFanOuts(t, db)
 	out := &recorder{}
-	if _, err := New(context.Background(), "ds.example", db, GenesisView{Now: time.Now}, nil, memberships{}, out); err != nil {
+	if _, err := New(context.Background(), "ds.example", db, NewPublicView(time.Now), nil, memberships{}, out); err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprint([]string{
@@ -94,7 +94,7 @@ func TestOutboxKeepsFailedFanOuts(t *testing.T) {
 	_, db := newTestDS(t, memberships{})
 	storeFanOuts(t, db)
 	out := &recorder{fail: true}
-	ds, err := New(context.Background(), spec.ServerName("ds.example"), db, GenesisView{Now: time.Now}, nil, memberships{}, out)
+	ds, err := New(context.Background(), spec.ServerName("ds.example"), db, NewPublicView(time.Now), nil, memberships{}, out)
 	if err != nil {
 		t.Fatal(err)
 	}

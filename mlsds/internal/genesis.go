@@ -177,6 +177,8 @@ func classify(err error) *rejection {
 		return reject(api.ErrBadRequest, "%v", err)
 	case errors.Is(err, ErrExternalSender):
 		return reject(api.ErrForbidden, "%v", err)
+	case errors.Is(err, ErrMissingRequired):
+		return reject(api.ErrPendingRemovals, "%v", err)
 	}
 	return reject(api.ErrInvalid, "%v", err)
 }

@@ -76,4 +76,8 @@ var (
 	// ErrExternalSender: the message claims to come from an external
 	// sender, which only the DS is (M_MLS_FORBIDDEN).
 	ErrExternalSender = errors.New("only the Delivery Service sends as an external sender")
+	// ErrMissingRequired: a commit leaves out a proposal the DS requires,
+	// such as its Remove of a device whose user left
+	// (M_MLS_PENDING_REMOVALS).
+	ErrMissingRequired = errors.New("the commit leaves out a proposal the Delivery Service requires")
 )

@@ -68,8 +68,8 @@ func (ds *DeliveryService) GroupInfo(ctx context.Context, user, roomID string) (
 }
 
 // checkReader allows users whose membership in the room is join or invite
-// (docs/mls-profile.md, "Recovery"). Others do not learn whether the room
-// has a group.
+// (docs/mls-profile.md, "Recovery"), and users with a device in the room's
+// group. Others do not learn whether the room has a group.
 func (ds *DeliveryService) checkReader(ctx context.Context, user, roomID string) error {
 	id, err := spec.NewRoomID(roomID)
 	if err != nil {
@@ -79,10 +79,30 @@ func (ds *DeliveryService) checkReader(ctx context.Context, user, roomID string)
 	if err = ds.rs.QueryMembershipForSenderID(ctx, *id, spec.SenderID(user), &membership); err != nil {
 		return err
 	}
-	if membership.Membership != spec.Join && membership.Membership != spec.Invite {
-		return api.ErrNotAllowed
+	if membership.Membership == spec.Join || membership.Membership == spec.Invite {
+		return nil
 	}
-	return nil
+	inGroup, err := ds.hasDevice(ctx, roomID, user)
+	if err != nil || inGroup {
+		return err
+	}
+	return api.ErrNotAllowed
+}
+
+// hasDevice reports whether a device of user is a member of the room's
+// group.
+func (ds *DeliveryService) hasDevice(ctx context.Context, roomID, user string) (bool, error) {
+	r, unlock := ds.lockRoom(roomID)
+	defer unlock()
+	if ok, err := ds.load(ctx, r); !ok || err != nil {
+		return false, err
+	}
+	for _, m := range r.group.Members() {
+		if d, err := deviceOf(m.Credential); err == nil && d.UserID == user {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // firstError returns err, or fallback when err is nil.

@@ -16,6 +16,8 @@ import (
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/storage"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/storage/tables"
@@ -64,7 +66,7 @@ func newTestDS(t *testing.T, rs RoomServer) (*DeliveryService, storage.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := New(context.Background(), "ds.example", db, GenesisView{Now: time.Now}, identity, rs, discard{})
+	ds, err := New(context.Background(), "ds.example", db, NewPublicView(time.Now), identity, rs, discard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +81,9 @@ func TestCommitsPaging(t *testing.T) {
 	entry := func(kind api.LogKind, epoch uint64, msg string) *tables.LogEntry {
 		return &tables.LogEntry{RoomID: testRoom, Epoch: epoch, Kind: kind, Message: []byte(msg), Sender: sender, AcceptedTS: 1}
 	}
+	group := genesisState(t)
 	state := func(epoch uint64) *tables.Room {
-		return &tables.Room{RoomID: testRoom, Epoch: epoch, GroupState: []byte("s"), GroupInfo: []byte("gi")}
+		return &tables.Room{RoomID: testRoom, Epoch: epoch, GroupState: group, GroupInfo: []byte("gi")}
 	}
 	if err := db.CreateGroup(ctx, state(0), entry(api.KindGenesis, 0, "g")); err != nil {
 		t.Fatal(err)
@@ -146,6 +149,25 @@ func TestCommitsPaging(t *testing.T) {
 	if err != nil || gi.Epoch != 3 || gi.GroupInfo != encodeBase64([]byte("gi")) {
 		t.Fatalf("GroupInfo: %+v, %v", gi, err)
 	}
+}
+
+// genesisState is the stored state of a new group of testRoom, whose only
+// member is a device of @alice:ds.example.
+func genesisState(t *testing.T) []byte {
+	t.Helper()
+	var gi mls.MLSMessage
+	if err := codec.Unmarshal(genesisSeed(t), &gi); err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewPublicView(time.Now).Genesis(gi.GroupInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
 }
 
 func TestRecoveryWithoutGroup(t *testing.T) {
