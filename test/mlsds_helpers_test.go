@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -140,6 +141,12 @@ func (in *inbox) add(events []gjson.Result) {
 // the content. Events that arrive meanwhile stay for later waits.
 func awaitToDevice(t testing.TB, c *client.Client, server *harness.Server, eventType string, match func(content gjson.Result) bool) gjson.Result {
 	t.Helper()
+	return awaitToDeviceWithin(t, c, server, syncTimeout, eventType, match)
+}
+
+// awaitToDeviceWithin is awaitToDevice with its own time limit.
+func awaitToDeviceWithin(t testing.TB, c *client.Client, server *harness.Server, timeout time.Duration, eventType string, match func(content gjson.Result) bool) gjson.Result {
+	t.Helper()
 	v, _ := inboxes.LoadOrStore(c, &inbox{})
 	in := v.(*inbox)
 	matches := func(ev gjson.Result) bool {
@@ -149,7 +156,7 @@ func awaitToDevice(t testing.TB, c *client.Client, server *harness.Server, event
 		return ev.Get("content")
 	}
 	var found gjson.Result
-	c.MustSyncUntil(t, syncTimeout, client.SyncCheck{
+	c.MustSyncUntil(t, timeout, client.SyncCheck{
 		Name: eventType + " from " + dsUser(server),
 		Match: func(sync gjson.Result) bool {
 			in.add(sync.Get("to_device.events").Array())

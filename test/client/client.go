@@ -104,33 +104,43 @@ func WithHeader(key, value string) Option {
 // can be read again through res.Body.
 func (c *Client) Do(t testing.TB, method string, path []string, opts ...Option) *http.Response {
 	t.Helper()
+	res, err := c.TryDo(method, path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TryDo is Do for callers that expect no answer at times (e.g. while the
+// server is being killed): it returns an error instead of failing a test.
+func (c *Client) TryDo(method string, path []string, opts ...Option) (*http.Response, error) {
 	segments := make([]string, len(path))
 	for i, s := range path {
 		segments[i] = url.PathEscape(s)
 	}
 	req, err := http.NewRequest(method, c.BaseURL+"/"+strings.Join(segments, "/"), nil)
 	if err != nil {
-		t.Fatalf("%s %v: %v", method, path, err)
+		return nil, fmt.Errorf("%s %v: %w", method, path, err)
 	}
 	if c.AccessToken != "" {
 		req.Header.Set("Authorization", "Bearer "+c.AccessToken)
 	}
 	for _, opt := range opts {
 		if err = opt(req); err != nil {
-			t.Fatalf("%s %s: %v", method, req.URL.Path, err)
+			return nil, fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
 		}
 	}
 	res, err := c.HTTP.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, req.URL.Path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
 	}
 	body, err := io.ReadAll(res.Body)
 	res.Body.Close() // nolint: errcheck
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, req.URL.Path, err)
+		return nil, fmt.Errorf("%s %s: reading body: %w", method, req.URL.Path, err)
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
-	return res
+	return res, nil
 }
 
 // MustDo is Do that also fails the test unless the server answers 2xx with
