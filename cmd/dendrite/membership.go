@@ -6,6 +6,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 
+	mlsclientrouting "github.com/matrix-org/dendrite/msc4244/clientapi/routing"
 	mlsfedrouting "github.com/matrix-org/dendrite/msc4244/federationapi/routing"
 	mlsroomserver "github.com/matrix-org/dendrite/msc4244/roomserver"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/membership"
@@ -23,13 +24,29 @@ func setMembershipSender(s *shared, rsAPI *mlsroomserver.Decorator, fedClient fc
 }
 
 // registerMembership registers the federation routes of the MLS membership
-// rule: invites checked against their auth events, join templates with the
-// history visibility, refused joins answered 403.
+// rule (invites checked against their auth events, join templates with the
+// history visibility, refused joins answered 403) and the client and
+// federation routes of knocking.
 func registerMembership(s *shared, monolith *setup.Monolith, routers httputil.Routers) {
+	knocker := &membership.Knocker{
+		Config:     &s.cfg.Global,
+		RoomServer: monolith.RoomserverAPI,
+		Federation: monolith.FedClient,
+		KeyRing:    monolith.KeyRing,
+	}
 	mlsfedrouting.SetupMembership(routers, mlsfedrouting.MembershipDeps{
 		Config:        s.cfg,
 		RoomserverAPI: monolith.RoomserverAPI,
 		KeyRing:       monolith.KeyRing,
 		Wakeups:       s.fedWakeups,
+		Knocker:       knocker,
+	})
+	mlsclientrouting.SetupKnock(routers, mlsclientrouting.KnockDeps{
+		Config:        s.cfg,
+		UserAPI:       monolith.UserAPI,
+		RoomserverAPI: monolith.RoomserverAPI,
+		AppserviceAPI: monolith.AppserviceAPI,
+		FedClient:     monolith.FedClient,
+		Knocker:       knocker,
 	})
 }

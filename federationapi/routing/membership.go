@@ -25,19 +25,23 @@ type MembershipDeps struct {
 	// Wakeups is the federation API's, which every federation route
 	// reports incoming servers to.
 	Wakeups *dendriterouting.FederationWakeups
+	Knocker *membership.Knocker
 }
 
 // SetupMembership registers the federation routes of the MLS membership
 // rule (docs/membership.md): /invite v2 checks invites into MLS rooms with
 // the auth events sent along, make_join gives MLS join templates the
 // history visibility as an auth event, send_join answers a refused join with
-// 403. It must run before Dendrite's routes are added.
+// 403; make_knock and send_knock serve knocks, which Dendrite lacks. It must
+// run before Dendrite's routes are added.
 func SetupMembership(routers httputil.Routers, d MembershipDeps) {
 	h := &membershipHandlers{d}
 	routers.Federation.Handle("/v2/invite/{roomID}/{eventID}", h.fedAPI("federation_invite", h.invite)).Methods(http.MethodPut, http.MethodOptions)
 	routers.Federation.Handle("/v1/make_join/{roomID}/{userID}", h.fedAPI("federation_make_join", h.makeJoin)).Methods(http.MethodGet)
 	routers.Federation.Handle("/v1/send_join/{roomID}/{eventID}", h.fedAPI("federation_send_join", h.sendJoinV1)).Methods(http.MethodPut)
 	routers.Federation.Handle("/v2/send_join/{roomID}/{eventID}", h.fedAPI("federation_send_join", h.sendJoinV2)).Methods(http.MethodPut)
+	routers.Federation.Handle("/v1/make_knock/{roomID}/{userID}", h.fedAPI("federation_make_knock", h.makeKnock)).Methods(http.MethodGet)
+	routers.Federation.Handle("/v1/send_knock/{roomID}/{eventID}", h.fedAPI("federation_send_knock", h.sendKnock)).Methods(http.MethodPut)
 }
 
 type membershipHandlers struct{ MembershipDeps }
@@ -157,4 +161,28 @@ func (h *membershipHandlers) sendJoinV1(req *http.Request, fedReq *fclient.Feder
 		res.JSON = []any{res.Code, res.JSON}
 	}
 	return res
+}
+
+// makeKnock is make_knock: a knock template for a user of the requesting
+// server.
+func (h *membershipHandlers) makeKnock(req *http.Request, fedReq *fclient.FederationRequest, roomID spec.RoomID, vars map[string]string) util.JSONResponse {
+	userID, err := spec.NewUserID(vars["userID"], true)
+	if err != nil {
+		return util.JSONResponse{Code: http.StatusBadRequest, JSON: spec.InvalidParam("Invalid UserID")}
+	}
+	res, err := h.Knocker.MakeKnock(req.Context(), fedReq.Origin(), roomID, *userID, remoteVersions(req))
+	if err != nil {
+		return membership.ErrorResponse(req.Context(), err)
+	}
+	return util.JSONResponse{Code: http.StatusOK, JSON: res}
+}
+
+// sendKnock is send_knock: the signed knock goes into the room, and the
+// knocker's server gets the room's stripped state.
+func (h *membershipHandlers) sendKnock(req *http.Request, fedReq *fclient.FederationRequest, roomID spec.RoomID, vars map[string]string) util.JSONResponse {
+	res, err := h.Knocker.SendKnock(req.Context(), fedReq.Origin(), roomID, vars["eventID"], fedReq.Content())
+	if err != nil {
+		return membership.ErrorResponse(req.Context(), err)
+	}
+	return util.JSONResponse{Code: http.StatusOK, JSON: res}
 }

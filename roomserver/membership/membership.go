@@ -167,11 +167,11 @@ func strippedState(state []gomatrixserverlib.PDU) []gomatrixserverlib.InviteStri
 	return stripped
 }
 
-// Send sends event into its room as a new event, which the
-// roomserver sends on to the room's other servers as sendAs.
-func (s *Sender) Send(ctx context.Context, event gomatrixserverlib.PDU, sendAs spec.ServerName) error {
+// send sends event into its room as a new event, which the roomserver
+// sends on to the room's other servers as sendAs.
+func send(ctx context.Context, rs RoomServer, event gomatrixserverlib.PDU, sendAs spec.ServerName) error {
 	var res api.InputRoomEventsResponse
-	s.RoomServer.InputRoomEvents(ctx, &api.InputRoomEventsRequest{InputRoomEvents: []api.InputRoomEvent{{
+	rs.InputRoomEvents(ctx, &api.InputRoomEventsRequest{InputRoomEvents: []api.InputRoomEvent{{
 		Kind: api.KindNew, Event: &types.HeaderedEvent{PDU: event}, Origin: sendAs, SendAsServer: string(sendAs),
 	}}}, &res)
 	return res.Err()
@@ -204,7 +204,7 @@ func (s *Sender) Invite(ctx context.Context, roomID spec.RoomID, inviter, invite
 			return "", err
 		}
 	}
-	return event.EventID(), s.Send(ctx, event, inviter.Domain())
+	return event.EventID(), send(ctx, s.RoomServer, event, inviter.Domain())
 }
 
 // Join builds a join of the local user in a room this server is in, with
@@ -214,5 +214,5 @@ func (s *Sender) Join(ctx context.Context, roomID spec.RoomID, user spec.UserID,
 	if err != nil {
 		return "", err
 	}
-	return draft.Event.EventID(), s.Send(ctx, draft.Event, user.Domain())
+	return draft.Event.EventID(), send(ctx, s.RoomServer, draft.Event, user.Domain())
 }
