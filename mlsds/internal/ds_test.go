@@ -36,7 +36,7 @@ func TestCommits(t *testing.T) {
 		}
 		// A retry of an accepted commit gets its m.mls.commit again, to
 		// the sender only; the log does not change.
-		k.mustReceive(bob, commitContent(p2))
+		k.mustReceive(bob, commitContent(testRoom, p2))
 		got := k.expect(sent{To: bob.Device, Type: api.EventCommit})
 		if got[0].Content.Get("epoch").Uint() != 2 || got[0].Content.Get("message").Str != encodeBase64(p2.Message) {
 			t.Fatalf("m.mls.commit of the retry: %s", got[0].Content.Raw)
@@ -60,7 +60,7 @@ func TestCommitRejections(t *testing.T) {
 		stale := k.commit(alice)
 		k.accepted(bob, k.commit(bob), []*device{alice, bob})
 		alice.state.Drop()
-		k.mustReceive(alice, commitContent(stale))
+		k.mustReceive(alice, commitContent(testRoom, stale))
 		if c := k.rejected(alice, stale.Message, api.ErrWrongEpoch); c.Get("current_epoch").Uint() != 2 {
 			t.Fatalf("current_epoch: %s", c.Raw)
 		}
@@ -79,13 +79,13 @@ func TestCommitRejections(t *testing.T) {
 			message []byte
 			code    api.ErrCode
 		}{
-			{"forged signature", alice, withMessage(commitContent(p), forged), forged, api.ErrInvalid},
-			{"unknown sender", alice, withMessage(commitContent(p), unknownSender), unknownSender, api.ErrInvalid},
-			{"wrong group", alice, withMessage(commitContent(p), otherGroup), otherGroup, api.ErrInvalid},
+			{"forged signature", alice, withMessage(commitContent(testRoom, p), forged), forged, api.ErrInvalid},
+			{"unknown sender", alice, withMessage(commitContent(testRoom, p), unknownSender), unknownSender, api.ErrInvalid},
+			{"wrong group", alice, withMessage(commitContent(testRoom, p), otherGroup), otherGroup, api.ErrInvalid},
 			{"missing GroupInfo", alice, map[string]any{"room_id": testRoom, "message": encodeBase64(p.Message)}, p.Message, api.ErrBadRequest},
-			{"GroupInfo of another commit", alice, withGroupInfo(commitContent(p), otherGI.GroupInfo), p.Message, api.ErrInvalid},
-			{"GroupInfo that is a commit", alice, withGroupInfo(commitContent(p), p.Message), p.Message, api.ErrBadRequest},
-			{"bob speaking for alice", bob, commitContent(p), p.Message, api.ErrForbidden},
+			{"GroupInfo of another commit", alice, withGroupInfo(commitContent(testRoom, p), otherGI.GroupInfo), p.Message, api.ErrInvalid},
+			{"GroupInfo that is a commit", alice, withGroupInfo(commitContent(testRoom, p), p.Message), p.Message, api.ErrBadRequest},
+			{"bob speaking for alice", bob, commitContent(testRoom, p), p.Message, api.ErrForbidden},
 			{"malformed base64", alice, map[string]any{"room_id": testRoom, "message": "%%%"}, []byte("%%%"), api.ErrBadRequest},
 		} {
 			k.mustReceive(tc.from, tc.content)
@@ -185,7 +185,7 @@ func TestCommitRace(t *testing.T) {
 		for i, d := range devices {
 			wg.Go(func() {
 				<-start
-				if err := k.receive(d, commitContent(pending[i])); err != nil {
+				if err := k.receive(d, commitContent(testRoom, pending[i])); err != nil {
 					t.Errorf("device %d: %v", i, err)
 				}
 			})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,12 +36,14 @@ import (
 
 const creator = "@alice:ds.example"
 
-// kitRoomserver is the roomserver of the kit: testRoom is an MLS room
-// created by alice, whose members are those of joined.
+// kitRoomserver is the roomserver of the kit: it knows MLS rooms created
+// by alice (testRoom and those added with addRoom), whose members are those
+// of joined.
 type kitRoomserver struct {
-	create gomatrixserverlib.PDU
+	key    ed25519.PrivateKey
 	mu     sync.Mutex
-	joined map[string]string // user ID → membership
+	rooms  map[string]gomatrixserverlib.PDU // room ID → create event
+	joined map[string]string                // user ID → membership
 }
 
 func newKitRoomserver(t testing.TB) *kitRoomserver {
@@ -50,16 +53,32 @@ func newKitRoomserver(t testing.TB) *kitRoomserver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &kitRoomserver{key: key, rooms: map[string]gomatrixserverlib.PDU{}, joined: map[string]string{creator: spec.Join}}
+	r.addRoom(t, testRoom)
+	return r
+}
+
+// addRoom makes roomID an MLS room created by alice.
+func (r *kitRoomserver) addRoom(t testing.TB, roomID string) {
+	t.Helper()
 	builder := gomatrixserverlib.MustGetRoomVersion(roomserver.RoomVersion).NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
-		SenderID: creator, RoomID: testRoom, Type: spec.MRoomCreate, StateKey: new(string),
+		SenderID: creator, RoomID: roomID, Type: spec.MRoomCreate, StateKey: new(string),
 		PrevEvents: []string{}, AuthEvents: []string{}, Depth: 1,
 		Content: spec.RawJSON(`{"room_version":"org.matrix.msc4244","encryption_algorithm":"m.mls.10"}`),
 	})
-	create, err := builder.Build(time.Now(), "ds.example", "ed25519:1", key)
+	create, err := builder.Build(time.Now(), "ds.example", "ed25519:1", r.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kitRoomserver{create: create, joined: map[string]string{creator: spec.Join}}
+	r.mu.Lock()
+	r.rooms[roomID] = create
+	r.mu.Unlock()
+}
+
+func (r *kitRoomserver) room(roomID string) gomatrixserverlib.PDU {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rooms[roomID]
 }
 
 func (r *kitRoomserver) setMembership(user, membership string) {
@@ -69,25 +88,25 @@ func (r *kitRoomserver) setMembership(user, membership string) {
 }
 
 func (r *kitRoomserver) QueryMembershipForSenderID(_ context.Context, roomID spec.RoomID, senderID spec.SenderID, res *rsapi.QueryMembershipForUserResponse) error {
+	res.RoomExists = r.room(roomID.String()) != nil
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	res.RoomExists = roomID.String() == testRoom
 	res.Membership = r.joined[string(senderID)]
+	r.mu.Unlock()
 	return nil
 }
 
 func (r *kitRoomserver) QueryRoomVersionForRoom(_ context.Context, roomID string) (gomatrixserverlib.RoomVersion, error) {
-	if roomID != testRoom {
+	if r.room(roomID) == nil {
 		return "", fmt.Errorf("no room %s", roomID)
 	}
 	return roomserver.RoomVersion, nil
 }
 
 func (r *kitRoomserver) CurrentStateEvent(_ context.Context, roomID spec.RoomID, eventType, stateKey string) (gomatrixserverlib.PDU, error) {
-	if roomID.String() != testRoom || eventType != spec.MRoomCreate || stateKey != "" {
+	if eventType != spec.MRoomCreate || stateKey != "" {
 		return nil, nil
 	}
-	return r.create, nil
+	return r.room(roomID.String()), nil
 }
 
 // sent is one to-device message the DS sent.
@@ -97,15 +116,25 @@ type sent struct {
 	Content gjson.Result
 }
 
-// mailbox is a ToDeviceSender that keeps what the DS sends.
+// mailbox is a ToDeviceSender that keeps what the DS sends, and counts
+// the m.mls.commit messages.
 type mailbox struct {
 	mu   sync.Mutex
 	msgs []sent
+	// discard drops the messages instead of keeping them.
+	discard bool
+	count   atomic.Int64
 }
 
 func (m *mailbox) SendToDevice(_ context.Context, sender, userID, deviceID, eventType string, message json.RawMessage) error {
 	if sender != "@:ds.example" {
 		return fmt.Errorf("sent as %s", sender)
+	}
+	if eventType == api.EventCommit {
+		m.count.Add(1)
+	}
+	if m.discard {
+		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -239,13 +268,13 @@ func (k *kit) createGroup(d *device) {
 	k.expect(sent{To: d.Device, Type: api.EventAccepted})
 }
 
-// commitContent is the m.mls.message of a pending commit.
-func commitContent(p *mlsroom.Pending) map[string]any {
+// commitContent is the m.mls.message of a pending commit of roomID.
+func commitContent(roomID string, p *mlsroom.Pending) map[string]any {
 	info := map[string]any{"group_info": encodeBase64(p.GroupInfo)}
 	if p.Welcome != nil {
 		info["welcome"] = encodeBase64(p.Welcome)
 	}
-	return map[string]any{"room_id": testRoom, "message": encodeBase64(p.Message), "commit_info": info}
+	return map[string]any{"room_id": roomID, "message": encodeBase64(p.Message), "commit_info": info}
 }
 
 // commit makes d commit req (adding, for each of add, one of its
@@ -268,7 +297,7 @@ func (k *kit) commit(d *device, add ...*device) *mlsroom.Pending {
 // join; every member moves to the new epoch.
 func (k *kit) accepted(d *device, p *mlsroom.Pending, members []*device, added ...*device) {
 	k.t.Helper()
-	k.mustReceive(d, commitContent(p))
+	k.mustReceive(d, commitContent(testRoom, p))
 	var want []sent
 	for _, m := range members {
 		want = append(want, sent{To: m.Device, Type: api.EventCommit})

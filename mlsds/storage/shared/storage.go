@@ -28,6 +28,8 @@ type Database struct {
 	Rooms  tables.Rooms
 	Log    tables.Log
 	Outbox tables.Outbox
+	// Appender, when the database has one, appends in one statement.
+	Appender tables.Appender
 }
 
 // NewDatabase creates the tables of dialect in db if needed.
@@ -47,6 +49,11 @@ func NewDatabase(db *sql.DB, writer sqlutil.Writer, dialect tables.Dialect) (*Da
 	}
 	if d.Outbox, err = tables.NewOutboxTable(db, dialect.OutboxSchema); err != nil {
 		return nil, err
+	}
+	if dialect.AppendSQL != "" {
+		if d.Appender, err = tables.NewAppender(db, dialect.AppendSQL); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -78,6 +85,9 @@ func (d *Database) CreateGroup(ctx context.Context, room *tables.Room, genesis *
 // returns. It returns ErrEpochChanged, and writes nothing, when the room
 // has left fromEpoch or the log already has a commit for entry's epoch.
 func (d *Database) Append(ctx context.Context, fromEpoch uint64, room *tables.Room, entry *tables.LogEntry, fanOut []byte) (outboxID int64, err error) {
+	if d.Appender != nil {
+		return d.appendInOneStatement(ctx, fromEpoch, room, entry, fanOut)
+	}
 	err = d.Writer.Do(d.DB, nil, func(txn *sql.Tx) error {
 		updated, err := d.Rooms.UpdateRoom(ctx, txn, fromEpoch, room)
 		if err != nil {
@@ -94,6 +104,25 @@ func (d *Database) Append(ctx context.Context, fromEpoch uint64, room *tables.Ro
 		}
 		outboxID, err = d.Outbox.InsertItem(ctx, txn, room.RoomID, fanOut)
 		return err
+	})
+	return outboxID, err
+}
+
+// appendInOneStatement is Append with the database's Appender: the
+// statement is its own transaction.
+func (d *Database) appendInOneStatement(ctx context.Context, fromEpoch uint64, room *tables.Room, entry *tables.LogEntry, fanOut []byte) (outboxID int64, err error) {
+	err = d.Writer.Do(nil, nil, func(_ *sql.Tx) error {
+		var ok bool
+		outboxID, ok, err = d.Appender.AppendEntry(ctx, nil, fromEpoch, room, entry, fanOut)
+		switch {
+		case sqlutil.IsUniqueConstraintViolationErr(err):
+			return ErrEpochChanged
+		case err != nil:
+			return err
+		case !ok:
+			return ErrEpochChanged
+		}
+		return nil
 	})
 	return outboxID, err
 }

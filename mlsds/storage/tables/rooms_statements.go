@@ -61,19 +61,22 @@ func (s *roomsStatements) SelectRoom(ctx context.Context, txn *sql.Tx, roomID st
 }
 
 func (s *roomsStatements) UpdateRoom(ctx context.Context, txn *sql.Tx, fromEpoch uint64, room *Room) (bool, error) {
-	// A nil []byte is not NULL for every driver (lib/pq sends an empty
-	// bytea), a nil interface is.
-	var groupInfo any
-	if room.GroupInfo != nil {
-		groupInfo = room.GroupInfo
-	}
 	res, err := stmt(ctx, txn, s.updateStmt).ExecContext(ctx,
-		int64(room.Epoch), room.GroupState, groupInfo, nonNil(room.PendingRemovals), room.RoomID, int64(fromEpoch))
+		int64(room.Epoch), room.GroupState, nullable(room.GroupInfo), nonNil(room.PendingRemovals), room.RoomID, int64(fromEpoch))
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// nullable turns nil into NULL: a nil []byte is not NULL for every driver
+// (lib/pq sends an empty bytea), a nil interface is.
+func nullable(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // nonNil turns nil into an empty slice, which the NOT NULL columns accept.

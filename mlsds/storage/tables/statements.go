@@ -8,12 +8,14 @@ import (
 )
 
 // Dialect is what differs between the databases: the schema of each table
-// with its indexes, and a statement run before them.
+// with its indexes, a statement run before them and, where the database can
+// run it, the one-statement append of NewAppender.
 type Dialect struct {
 	Setup        string
 	RoomsSchema  string
 	LogSchema    string
 	OutboxSchema string
+	AppendSQL    string
 }
 
 // prepare creates a table from its schema, then prepares its statements.
