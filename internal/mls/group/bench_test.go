@@ -414,3 +414,29 @@ func BenchmarkApplicationDecrypt(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPublicState stores and loads the Delivery Service's public
+// state, as it does around every accepted commit when it does not keep the
+// group in memory.
+func BenchmarkPublicState(b *testing.B) {
+	for _, op := range []string{"marshal", "load"} {
+		b.Run(op, func(b *testing.B) {
+			benchShapes(b, func(b *testing.B, f *fixture) {
+				data, err := f.ds.MarshalBinary()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if op == "marshal" {
+						_, err = f.ds.MarshalBinary()
+					} else {
+						_, err = LoadPublicGroup(data, nil)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
