@@ -143,7 +143,10 @@ func newFresh(tb testing.TB, n int) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if f.ds, err = NewPublicGroup(gi, nil, nil); err != nil {
+	// The Delivery Service tells clients apart by the identity their
+	// credential names, as the Matrix profile does.
+	dsConfig := &Config{ClientID: func(c *mls.Credential) string { return string(c.Identity) }}
+	if f.ds, err = NewPublicGroup(gi, nil, dsConfig); err != nil {
 		tb.Fatal(err)
 	}
 	// Leaf 0 of the tree is the creator's own leaf, not its KeyPackage's.

@@ -229,11 +229,13 @@ func (c *commitBuilder) build() (*PendingCommit, error) {
 	var path *tree.Path
 	var commitSecret []byte
 	if c.withPath {
+		old := a.tree.Leaf(c.committer)
 		var err error
 		path, err = a.tree.CreateUpdatePath(c.committer, c.leaf, c.signer, &provisional, a.added)
 		if err != nil {
 			return nil, treeRule(err, ErrPath)
 		}
+		a.replaceLeaf(old, c.committer)
 		commitSecret = path.CommitSecret
 	}
 	provisional.TreeHash = a.tree.TreeHash()

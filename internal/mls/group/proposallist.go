@@ -163,6 +163,14 @@ type applied struct {
 	params  *tree.Params
 	added   []LeafIndex
 	removed []Member
+	// clients records how the commit changes the members' client ids.
+	clients *clientChanges
+}
+
+// replaceLeaf records in a's client changes that the leaf at l is now what
+// the tree holds there; old is what it held.
+func (a *applied) replaceLeaf(old *mls.LeafNode, l LeafIndex) {
+	a.clients.replace(old, a.tree.Leaf(l))
 }
 
 // apply checks each proposal of pl against the tree as the proposals
@@ -170,7 +178,7 @@ type applied struct {
 // context: GroupContextExtensions, then Updates, Removes and Adds
 // (RFC 9420 §12.3). The group is not changed.
 func (g *PublicGroup) apply(pl *proposalList) (*applied, error) {
-	a := &applied{tree: g.tree.Clone(), ctx: g.ctx, ext: g.ext}
+	a := &applied{tree: g.tree.Clone(), ctx: g.ctx, ext: g.ext, clients: g.clientChanges()}
 	if pl.gce != nil {
 		ext, err := parseContextExtensions(pl.gce.Extensions)
 		if err != nil {
@@ -183,9 +191,12 @@ func (g *PublicGroup) apply(pl *proposalList) (*applied, error) {
 		if err := g.validateProposal(a.tree, &a.ctx, a.params, u.proposal, u.sender); err != nil {
 			return nil, err
 		}
-		if err := a.tree.Update(LeafIndex(u.sender.Index), &u.proposal.Update.LeafNode); err != nil {
+		l := LeafIndex(u.sender.Index)
+		old := a.tree.Leaf(l)
+		if err := a.tree.Update(l, &u.proposal.Update.LeafNode); err != nil {
 			return nil, treeRule(err, ErrLeafNode)
 		}
+		a.replaceLeaf(old, l)
 	}
 	for _, l := range pl.removes {
 		leaf := a.tree.Leaf(l)
@@ -196,6 +207,7 @@ func (g *PublicGroup) apply(pl *proposalList) (*applied, error) {
 		if err := a.tree.Remove(l); err != nil {
 			return nil, treeRule(err, ErrRemoveBlank)
 		}
+		a.clients.replace(leaf, nil)
 	}
 	if pl.gce != nil {
 		if err := a.checkMembersSupport(); err != nil {
@@ -266,23 +278,19 @@ func (g *PublicGroup) applyAdds(a *applied, adds []*mls.KeyPackage) error {
 	if len(adds) == 0 {
 		return nil
 	}
-	var members map[string]LeafIndex
-	if g.cfg.ClientID != nil {
-		members = make(map[string]LeafIndex, a.tree.MemberCount())
-		for l, leaf := range a.tree.Members() {
-			members[g.cfg.ClientID(&leaf.Credential)] = l
-		}
-	}
+	counts := g.clients()
 	clientID := func(leaf *mls.LeafNode) string {
-		if members != nil {
+		if counts != nil {
 			return g.cfg.ClientID(&leaf.Credential)
 		}
 		return string(leaf.SignatureKey)
 	}
 	err := inParallel(len(adds), func(i int) error {
 		leaf := &adds[i].LeafNode
-		if l, ok := members[clientID(leaf)]; ok {
-			return ruled(ErrAlreadyMember, "Add %d brings the client at leaf %d", i, l)
+		if counts != nil {
+			if id := clientID(leaf); counts.count(id)+a.clients.counts[id] > 0 {
+				return ruled(ErrAlreadyMember, "Add %d brings client %q, who is a member", i, id)
+			}
 		}
 		if l, ok := a.tree.FindSignatureKey(leaf.SignatureKey); ok {
 			return ruled(ErrAlreadyMember, "Add %d brings the signature key of leaf %d", i, l)
@@ -311,6 +319,7 @@ func (g *PublicGroup) applyAdds(a *applied, adds []*mls.KeyPackage) error {
 		if err != nil {
 			return fmt.Errorf("%w (Add %d)", treeRule(err, ErrLeafNode), i)
 		}
+		a.clients.replace(nil, leaf)
 		a.added = append(a.added, l)
 	}
 	// Each new member supports the credential types of the others (the

@@ -38,6 +38,8 @@ type PublicGroup struct {
 	confirmationTag []byte
 	// proposals are the valid proposals received in this epoch, in order.
 	proposals []*Proposal
+	// clientsCache counts the members by Config.ClientID, once needed.
+	clientsCache *clientCounts
 }
 
 // NewPublicGroup starts following a group from a GroupInfo (RFC 9420

@@ -81,9 +81,11 @@ func (g *PublicGroup) stageCommit(ac *mls.AuthenticatedContent) (*PublicCommit, 
 	c.provisional = a.ctx
 	c.provisional.Epoch = g.ctx.Epoch + 1
 	if commit.Path != nil {
+		old := a.tree.Leaf(c.committer)
 		if err := a.tree.MergeUpdatePath(c.committer, commit.Path, a.added, a.params); err != nil {
 			return nil, treeRule(err, ErrPath)
 		}
+		a.replaceLeaf(old, c.committer)
 		if err := supportsContext(&commit.Path.LeafNode, a.ctx.Extensions); err != nil {
 			return nil, err
 		}
@@ -100,7 +102,12 @@ func (g *PublicGroup) stageCommit(ac *mls.AuthenticatedContent) (*PublicCommit, 
 func (g *PublicGroup) successor(provisional mls.GroupContext, a *applied, ac *mls.AuthenticatedContent) *PublicGroup {
 	ctx := provisional
 	ctx.ConfirmedTranscriptHash = schedule.ConfirmedTranscriptHash(g.suite, g.interim, ac)
+	var clients *clientCounts
+	if g.clientsCache != nil && a.clients != nil {
+		clients = g.clientsCache.with(a.clients.counts)
+	}
 	return &PublicGroup{
+		clientsCache:    clients,
 		cfg:             g.cfg,
 		suite:           g.suite,
 		ctx:             ctx,
