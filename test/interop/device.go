@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/matrix-org/dendrite/msc4244/test/harness"
 )
 
 const (
@@ -30,6 +32,8 @@ type Device struct {
 	// Peer, when set, describes the other side's view (epochs, tree
 	// hashes) in failure messages.
 	Peer func() string
+	// UserID and DeviceID: the Matrix device, once registered.
+	UserID, DeviceID string
 
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
@@ -140,6 +144,25 @@ func (d *Device) Try(t testing.TB, command string, args any) (gjson.Result, erro
 		return res, &Failure{Command: command, Reason: res.Get("error").Str, Views: json.RawMessage(res.Get("views").Raw)}
 	}
 	return res.Get("result"), nil
+}
+
+// Register registers username on the homeserver at homeserver with the
+// harness's password; the device uses cipher suite 1.
+func (d *Device) Register(t testing.TB, homeserver, username string) {
+	t.Helper()
+	d.signIn(t, "register", map[string]any{"homeserver": homeserver, "username": username, "password": harness.Password})
+}
+
+// Login logs a new device of user (password: the harness's) in.
+func (d *Device) Login(t testing.TB, homeserver, user string) {
+	t.Helper()
+	d.signIn(t, "login", map[string]any{"homeserver": homeserver, "user": user, "password": harness.Password})
+}
+
+func (d *Device) signIn(t testing.TB, command string, args map[string]any) {
+	t.Helper()
+	res := d.Call(t, command, args)
+	d.UserID, d.DeviceID = res.Get("user_id").Str, res.Get("device_id").Str
 }
 
 // Call is Try that fails the test, showing both sides' views, when the

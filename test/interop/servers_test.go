@@ -2,14 +2,16 @@ package interop
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/tidwall/gjson"
 
+	gosdk "github.com/matrix-org/dendrite/msc4244/client"
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
@@ -17,8 +19,6 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 )
-
-const syncTimeout = 30 * time.Second
 
 // TestTSMLSThroughOurServers runs ts-mls devices against two of our
 // homeservers (SQLite; the databases are covered by the DS's own tests).
@@ -33,7 +33,7 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 	// device's KeyPackages through her server.
 	t.Run("genesis", func(t *testing.T) {
 		dev := n.Device(t, "ts-mls on B")
-		me := dev.Call(t, "register", map[string]any{"homeserver": b.ClientURL, "username": "tsgenesis", "password": harness.Password})
+		dev.Register(t, b.ClientURL, "tsgenesis")
 		uploaded := dev.Call(t, "upload_key_packages", map[string]any{"count": 3})
 		if got := uploaded.Get("counts.mls").Int(); got != 3 {
 			t.Fatalf("B counts %d mls one-time keys after ts-mls uploaded 3: %s", got, uploaded.Raw)
@@ -41,8 +41,8 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 
 		// A user of A claims one over federation: it names the device.
 		alice := a.MustRegisterUser(t, "alice-genesis")
-		kp := claimKeyPackage(t, alice, me.Get("user_id").Str, me.Get("device_id").Str)
-		if err := mlsroom.ClaimedKeyPackage(kp, mlsroom.Device{UserID: me.Get("user_id").Str, DeviceID: me.Get("device_id").Str}); err != nil {
+		kp := claimKeyPackage(t, alice, dev.UserID, dev.DeviceID)
+		if err := mlsroom.ClaimedKeyPackage(kp, mlsroom.Device{UserID: dev.UserID, DeviceID: dev.DeviceID}); err != nil {
 			t.Fatalf("the ts-mls KeyPackage claimed through A: %v", err)
 		}
 
@@ -54,19 +54,107 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		view := created.Get("view")
 
 		// The user's other device reads the group back.
-		other := b.Client().MustLogin(t, me.Get("user_id").Str, harness.Password)
+		other := b.Client().MustLogin(t, dev.UserID, harness.Password)
 		served := other.MustDo(t, http.MethodGet, dsPath("rooms", roomID, "mls", "group_info"))
 		if served.Get("epoch").Int() != 0 {
-			t.Fatalf("group_info served through A: %s", served.Raw)
+			t.Fatalf("the group_info the DS serves: %s", served.Raw)
 		}
 		g := publicGroup(t, unb64(t, served.Get("group_info").Str))
 		sameView(t, "the GroupInfo the DS serves", g, view)
 		log := other.MustDo(t, http.MethodGet, dsPath("rooms", roomID, "mls", "commits"), client.WithQuery("from_epoch", "0"))
 		if entries := log.Get("entries").Array(); len(entries) != 1 || entries[0].Get("kind").Str != "genesis" ||
-			entries[0].Get("sender.device_id").Str != me.Get("device_id").Str {
+			entries[0].Get("sender.device_id").Str != dev.DeviceID {
 			t.Fatalf("the DS's log after genesis: %s", log.Raw)
 		}
 	})
+
+	// (1) A ts-mls device of a user joins the group of the user's Go
+	// device: the Go client's Add commit goes through the DS, the ts-mls
+	// device joins from the forwarded Welcome, messages decrypt both ways,
+	// and the Go client follows the ts-mls device's own commit.
+	t.Run("ts-mls device joins a Go group", func(t *testing.T) {
+		ctx := context.Background()
+		alice := newGoDevice(t, a, "alice1")
+		dev := n.Device(t, "alice1's ts-mls device")
+		dev.Login(t, a.ClientURL, alice.UserID())
+		dev.Call(t, "upload_key_packages", map[string]any{"count": 2})
+		roomID, err := alice.CreateRoom(ctx, gosdk.CreateRoomOptions{Name: "interop 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev.Peer = func() string { return alice.view(roomID) }
+		if err = alice.AddDevice(ctx, roomID, dev.DeviceID); err != nil {
+			t.Fatalf("adding the ts-mls device: %v\nour side: %s", err, alice.view(roomID))
+		}
+		joined := dev.Call(t, "await", map[string]any{"kind": "welcome", "room_id": roomID, "epoch": 1})
+		alice.agree(t, roomID, joined.Get("view"))
+		talk(t, alice, dev, roomID, "epoch 1")
+
+		// ts-mls commits (an empty commit with a path); the Go client
+		// follows and both talk in the new epoch.
+		updated := commit(t, dev, map[string]any{"room_id": roomID})
+		alice.awaitEpoch(t, roomID, 2)
+		alice.agree(t, roomID, updated.Get("view"))
+		talk(t, alice, dev, roomID, "epoch 2")
+	})
+
+	// (2) A ts-mls device creates the MLS room's group (genesis) and adds
+	// its user's Go device; the Go client joins from the Welcome, messages
+	// decrypt both ways, and ts-mls follows the Go client's commit. (3)
+	// Then a ts-mls commit made for the epoch the Go client's commit ended
+	// is rejected as stale: M_MLS_WRONG_EPOCH with the current epoch, and
+	// the log does not change.
+	t.Run("ts-mls genesis adds a Go device; stale commit", func(t *testing.T) {
+		ctx := context.Background()
+		dev := n.Device(t, "carol2's ts-mls device")
+		dev.Register(t, b.ClientURL, "carol2")
+		roomID := dev.Call(t, "create_room", nil).Get("room_id").Str
+		if created := dev.Call(t, "create_group", map[string]any{"room_id": roomID}); created.Get("outcome").Str != "accepted" {
+			t.Fatalf("the DS refused ts-mls's genesis GroupInfo: %s", created.Raw)
+		}
+		carol := loginGoDevice(t, b, dev.UserID)
+		dev.Peer = func() string { return carol.view(roomID) }
+		added := commit(t, dev, map[string]any{"room_id": roomID, "add": []any{map[string]any{"user_id": carol.UserID(), "device_id": carol.DeviceID()}}})
+		carol.awaitEpoch(t, roomID, 1)
+		carol.agree(t, roomID, added.Get("view"))
+		talk(t, carol, dev, roomID, "epoch 1")
+
+		// ts-mls makes a commit for epoch 1 and holds it; the Go client's
+		// commit wins epoch 1 → 2, which ts-mls follows.
+		held := dev.Call(t, "commit", map[string]any{"room_id": roomID, "hold": true})
+		if err := carol.Rekey(ctx, roomID); err != nil {
+			t.Fatalf("the Go client's commit: %v\nour side: %s", err, carol.view(roomID))
+		}
+		followed := dev.Call(t, "await", map[string]any{"kind": "commit", "room_id": roomID, "epoch": 2})
+		carol.agree(t, roomID, followed.Get("view"))
+		talk(t, carol, dev, roomID, "epoch 2")
+
+		stale := dev.Call(t, "send_held", map[string]any{"room_id": roomID, "commit": held.Get("commit").Str})
+		if stale.Get("outcome").Str != "rejected" || stale.Get("errcode").Str != "M_MLS_WRONG_EPOCH" || stale.Get("current_epoch").Int() != 2 {
+			t.Fatalf("the stale commit: %s, want rejected with M_MLS_WRONG_EPOCH at epoch 2\nour side: %s", stale.Raw, carol.view(roomID))
+		}
+		page, err := carol.API().MLSCommits(ctx, roomID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(page.Entries); n != 3 || page.Entries[2].Epoch != 2 || page.Entries[2].Sender.DeviceID != carol.DeviceID() {
+			t.Fatalf("the DS's log after the stale commit: %+v", page.Entries)
+		}
+		// ts-mls is still in step: its next commit goes through.
+		commit(t, dev, map[string]any{"room_id": roomID})
+		carol.awaitEpoch(t, roomID, 3)
+		talk(t, carol, dev, roomID, "epoch 3")
+	})
+}
+
+// commit has the ts-mls device commit and fails unless the DS accepts it.
+func commit(t *testing.T, dev *Device, args map[string]any) gjson.Result {
+	t.Helper()
+	res := dev.Call(t, "commit", args)
+	if res.Get("outcome").Str != "accepted" {
+		t.Fatalf("the DS refused ts-mls's commit %v: %s%s", args, res.Raw, dev.peer())
+	}
+	return res
 }
 
 // claimKeyPackage claims one mls KeyPackage of a device as c.
@@ -89,15 +177,23 @@ func claimKeyPackage(t *testing.T, c *client.Client, userID, deviceID string) []
 // view.
 func publicGroup(t *testing.T, data []byte) *group.PublicGroup {
 	t.Helper()
+	g, err := loadPublicGroup(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func loadPublicGroup(data []byte) (*group.PublicGroup, error) {
 	var m mls.MLSMessage
 	if err := codec.Unmarshal(data, &m); err != nil || m.GroupInfo == nil {
-		t.Fatalf("not a GroupInfo MLSMessage (%v): %x", err, data)
+		return nil, fmt.Errorf("not a GroupInfo MLSMessage (%v): %x", err, data)
 	}
 	g, err := group.NewPublicGroup(m.GroupInfo, nil, nil)
 	if err != nil {
-		t.Fatalf("our public view refuses the GroupInfo: %v", err)
+		return nil, fmt.Errorf("our public view refuses the GroupInfo: %w", err)
 	}
-	return g
+	return g, nil
 }
 
 // sameView fails unless our public view is at ts-mls's epoch and tree
