@@ -18,6 +18,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/tidwall/gjson"
 
+	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	mlsroomserver "github.com/matrix-org/dendrite/msc4244/roomserver"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/membership"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
@@ -246,4 +247,115 @@ func federatedInvite(t testing.TB, s, dest *harness.Server, invite gomatrixserve
 	}
 	t.Fatalf("/invite to %s: %v", dest.Name, err)
 	return 0, gjson.Result{}
+}
+
+// acceptCommit sends the pending commit p of m to the DS of ds and waits
+// until m and every one of others (the group's other devices) have got and
+// applied it.
+func acceptCommit(t testing.TB, ds *harness.Server, roomID string, m *mlsMember, p *mlsroom.Pending, others ...*mlsMember) {
+	t.Helper()
+	sendToDS(t, m.Client, ds, commitContent(roomID, p))
+	for _, x := range append([]*mlsMember{m}, others...) {
+		c := awaitCommit(t, x.Client, ds, p.Message)
+		if _, err := x.state.HandleCommit(p.Message, c.Get("epoch").Uint()); err != nil {
+			t.Fatalf("%s applying a commit: %v", x.UserID, err)
+		}
+	}
+}
+
+// refuseCommit sends the pending commit p of m to the DS of ds, expects
+// m.mls.rejected with errcode, and drops p.
+func refuseCommit(t testing.TB, ds *harness.Server, roomID string, m *mlsMember, p *mlsroom.Pending, errcode string) {
+	t.Helper()
+	sendToDS(t, m.Client, ds, commitContent(roomID, p))
+	rej := awaitFromDS(t, m.Client, ds, "m.mls.rejected", sha256b64(p.Message))
+	if got := rej.Get("errcode").Str; got != errcode {
+		t.Fatalf("commit refused with %s (%s), want %s", got, rej.Get("error").Str, errcode)
+	}
+	m.state.Drop()
+}
+
+// membershipAAD is the profile's AAD of sender doing action to target, from
+// reader's view of the room's state.
+func membershipAAD(t testing.TB, reader *client.Client, roomID, action, sender, target string) []byte {
+	t.Helper()
+	aad := &mlsauth.AAD{Action: action, Target: target, AuthEvents: aadAuthEvents(roomState(t, reader, roomID), action, sender, target)}
+	return aad.Marshal()
+}
+
+// mlsInvite has inviter add a device of target (from a fresh KeyPackage)
+// with the invite AAD, the group's other devices following, and returns
+// target's device in the group after the Welcome.
+func mlsInvite(t testing.TB, ds *harness.Server, roomID string, inviter *mlsMember, target *mlsDevice, others ...*mlsMember) *mlsMember {
+	t.Helper()
+	kp, err := target.id.NewKeyPackage(false)
+	must.NotError(t, "a KeyPackage", err)
+	aad := membershipAAD(t, inviter.Client, roomID, mlsauth.ActionInvite, inviter.UserID, target.UserID)
+	p, err := inviter.state.Commit(mlsroom.CommitRequest{Add: [][]byte{kp.Message}, AAD: aad})
+	must.NotError(t, "the Add", err)
+	acceptCommit(t, ds, roomID, inviter, p, others...)
+	welcome := awaitToDevice(t, target.Client, ds, "m.mls.welcome", func(c gjson.Result) bool { return c.Get("room_id").Str == roomID })
+	state, _, err := mlsroom.Join(target.id, unb64(t, welcome.Get("welcome").Str), []*mlsroom.KeyPackage{kp})
+	must.NotError(t, "joining from the Welcome", err)
+	return &mlsMember{mlsDevice: target, state: state}
+}
+
+// says sends an MLS-encrypted text message and returns its event ID.
+func (m *mlsMember) says(t testing.TB, roomID, text string) string {
+	t.Helper()
+	plaintext, err := json.Marshal(map[string]any{"type": "m.room.message", "room_id": roomID,
+		"content": map[string]any{"msgtype": "m.text", "body": text}})
+	must.NotError(t, "plaintext", err)
+	ciphertext, err := m.state.Encrypt(plaintext)
+	must.NotError(t, "encrypting", err)
+	return m.MustSendEvent(t, roomID, "m.room.encrypted", map[string]any{"algorithm": mlsAlgorithm, "ciphertext": b64(ciphertext)})
+}
+
+// reads fetches the room event eventID (waiting until m's server has it)
+// and decrypts it, returning its body.
+func (m *mlsMember) reads(t testing.TB, roomID, eventID string) string {
+	t.Helper()
+	deadline := time.Now().Add(syncTimeout)
+	for {
+		res := m.Do(t, http.MethodGet, clientV3("rooms", roomID, "event", eventID))
+		if res.StatusCode == http.StatusOK {
+			ev := must.ParseJSON(t, res)
+			d, err := m.state.Decrypt(unb64(t, ev.Get("content.ciphertext").Str))
+			if err != nil {
+				t.Fatalf("%s cannot decrypt %s: %v", m.UserID, eventID, err)
+			}
+			return gjson.GetBytes(d.Plaintext, "content.body").Str
+		}
+		res.Body.Close() // nolint: errcheck
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not get event %s (status %d)", m.UserID, eventID, res.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// takeRemovals waits for the DS's Remove proposals of n devices and has
+// each of members record them.
+func takeRemovals(t testing.TB, ds *harness.Server, roomID string, n int, members ...*mlsMember) {
+	t.Helper()
+	for _, m := range members {
+		for range n {
+			c := awaitToDevice(t, m.Client, ds, "m.mls.proposal", func(c gjson.Result) bool {
+				return c.Get("room_id").Str == roomID && c.Get("sender.user_id").Str == dsUser(ds)
+			})
+			must.NotError(t, m.UserID+" recording the DS's proposal", m.state.HandleProposal(unb64(t, c.Get("message").Str)))
+		}
+	}
+}
+
+// groupDevices lists the devices of m's group as "user|device".
+func (m *mlsMember) groupDevices(t testing.TB) []string {
+	t.Helper()
+	members, err := m.state.Members()
+	must.NotError(t, "members", err)
+	var devices []string
+	for _, d := range members {
+		devices = append(devices, d.UserID+"|"+d.DeviceID)
+	}
+	return devices
 }

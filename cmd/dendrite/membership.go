@@ -5,9 +5,12 @@ import (
 	"github.com/matrix-org/dendrite/setup"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
+	"github.com/sirupsen/logrus"
 
 	mlsclientrouting "github.com/matrix-org/dendrite/msc4244/clientapi/routing"
 	mlsfedrouting "github.com/matrix-org/dendrite/msc4244/federationapi/routing"
+	"github.com/matrix-org/dendrite/msc4244/mlsds"
+	mlsdsapi "github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	mlsroomserver "github.com/matrix-org/dendrite/msc4244/roomserver"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/membership"
 )
@@ -15,12 +18,30 @@ import (
 // setMembershipSender gives the roomserver decorator what sends the member
 // events of MLS rooms (docs/membership.md).
 func setMembershipSender(s *shared, rsAPI *mlsroomserver.Decorator, fedClient fclient.FederationClient, keyRing gomatrixserverlib.JSONVerifier) {
+	rsAPI.SetMembershipSender(membershipSender(s, rsAPI, fedClient, keyRing))
+}
+
+// membershipSender builds and sends the member events of MLS rooms.
+func membershipSender(s *shared, rsAPI membership.RoomServer, fedClient fclient.FederationClient, keyRing gomatrixserverlib.JSONVerifier) *membership.Sender {
 	g := &s.cfg.Global
-	rsAPI.SetMembershipSender(&membership.Sender{
+	return &membership.Sender{
 		Config:     g,
 		RoomServer: rsAPI,
 		Invites:    &membership.InviteClient{Config: g, Client: fedClient, KeyRing: keyRing},
-	})
+	}
+}
+
+// registerDSMembership gives the DS the Matrix side of membership commits
+// and has it remove the devices of users who leave MLS rooms.
+func registerDSMembership(s *shared, monolith *setup.Monolith, ds mlsdsapi.DeliveryServiceAPI) {
+	rules := &membership.DSRules{
+		Sender: membershipSender(s, monolith.RoomserverAPI, monolith.FedClient, monolith.KeyRing),
+		State:  monolith.RoomserverAPI,
+		Remote: &membership.DSInviteClient{Config: &s.cfg.Global, Client: monolith.FedClient},
+	}
+	if err := mlsds.StartMembership(s.processCtx, s.cfg, s.nats, ds, rules, mlsroomserver.RoomVersion); err != nil {
+		logrus.WithError(err).Panic("failed to start the MLS membership machinery of the Delivery Service")
+	}
 }
 
 // registerMembership registers the federation routes of the MLS membership
@@ -40,6 +61,7 @@ func registerMembership(s *shared, monolith *setup.Monolith, routers httputil.Ro
 		KeyRing:       monolith.KeyRing,
 		Wakeups:       s.fedWakeups,
 		Knocker:       knocker,
+		Members:       membershipSender(s, monolith.RoomserverAPI, monolith.FedClient, monolith.KeyRing),
 	})
 	mlsclientrouting.SetupKnock(routers, mlsclientrouting.KnockDeps{
 		Config:        s.cfg,

@@ -24,4 +24,5 @@ func registerDeliveryService(s *shared, monolith *setup.Monolith, routers httput
 	mlsds.AddPublicRoutes(routers, cfg, ds, monolith.RoomserverAPI, monolith.UserAPI, monolith.FedClient, monolith.KeyRing, s.fedWakeups)
 	mlsclientapi.AddPublicRoutes(s.processCtx, routers, cfg, s.nats, monolith.RoomserverAPI, monolith.AppserviceAPI, monolith.UserAPI, ds)
 	mlsfederationapi.AddPublicRoutes(s.processCtx, routers, cfg, s.nats, monolith.UserAPI, monolith.FedClient, monolith.KeyRing, monolith.RoomserverAPI, s.fedWakeups, ds)
+	registerDSMembership(s, monolith, ds)
 }

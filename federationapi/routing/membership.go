@@ -13,6 +13,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/matrix-org/util"
 
+	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	"github.com/matrix-org/dendrite/msc4244/roomserver"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/membership"
 )
@@ -26,14 +27,17 @@ type MembershipDeps struct {
 	// reports incoming servers to.
 	Wakeups *dendriterouting.FederationWakeups
 	Knocker *membership.Knocker
+	// Members sends the invites a room's DS asks for.
+	Members *membership.Sender
 }
 
 // SetupMembership registers the federation routes of the MLS membership
 // rule (docs/membership.md): /invite v2 checks invites into MLS rooms with
 // the auth events sent along, make_join gives MLS join templates the
 // history visibility as an auth event, send_join answers a refused join with
-// 403; make_knock and send_knock serve knocks, which Dendrite lacks. It must
-// run before Dendrite's routes are added.
+// 403; make_knock and send_knock serve knocks, which Dendrite lacks; a
+// room's DS has this server's users send the invites of the commits it
+// accepted. It must run before Dendrite's routes are added.
 func SetupMembership(routers httputil.Routers, d MembershipDeps) {
 	h := &membershipHandlers{d}
 	routers.Federation.Handle("/v2/invite/{roomID}/{eventID}", h.fedAPI("federation_invite", h.invite)).Methods(http.MethodPut, http.MethodOptions)
@@ -42,6 +46,7 @@ func SetupMembership(routers httputil.Routers, d MembershipDeps) {
 	routers.Federation.Handle("/v2/send_join/{roomID}/{eventID}", h.fedAPI("federation_send_join", h.sendJoinV2)).Methods(http.MethodPut)
 	routers.Federation.Handle("/v1/make_knock/{roomID}/{userID}", h.fedAPI("federation_make_knock", h.makeKnock)).Methods(http.MethodGet)
 	routers.Federation.Handle("/v1/send_knock/{roomID}/{eventID}", h.fedAPI("federation_send_knock", h.sendKnock)).Methods(http.MethodPut)
+	routers.Federation.Handle("/unstable/"+api.UnstablePrefix+"/rooms/{roomID}/invite", h.fedAPI("mls_ds_invite", h.dsInvite)).Methods(http.MethodPut)
 }
 
 type membershipHandlers struct{ MembershipDeps }
@@ -185,4 +190,19 @@ func (h *membershipHandlers) sendKnock(req *http.Request, fedReq *fclient.Federa
 		return membership.ErrorResponse(req.Context(), err)
 	}
 	return util.JSONResponse{Code: http.StatusOK, JSON: res}
+}
+
+// dsInvite serves the room's DS asking for the invite of a commit it
+// accepted (membership.DSInviteRequest): the inviter, a user of this
+// server, sends it.
+func (h *membershipHandlers) dsInvite(req *http.Request, fedReq *fclient.FederationRequest, roomID spec.RoomID, _ map[string]string) util.JSONResponse {
+	var body membership.DSInviteRequest
+	if err := json.Unmarshal(fedReq.Content(), &body); err != nil {
+		return util.JSONResponse{Code: http.StatusBadRequest, JSON: spec.BadJSON(err.Error())}
+	}
+	eventID, err := h.Members.HandleDSInvite(req.Context(), fedReq.Origin(), roomID, &body, h.RoomserverAPI)
+	if err != nil {
+		return membership.ErrorResponse(req.Context(), err)
+	}
+	return util.JSONResponse{Code: http.StatusOK, JSON: map[string]string{"event_id": eventID}}
 }

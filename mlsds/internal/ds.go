@@ -47,6 +47,8 @@ type DeliveryService struct {
 	rooms    *roomCache
 	outbox   *outbox
 	now      func() time.Time
+	// membership is the Matrix side of membership commits (membership.go).
+	membership api.MembershipRules
 }
 
 var _ api.DeliveryServiceAPI = (*DeliveryService)(nil)

@@ -80,8 +80,12 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 	if len(added) > 0 && in.welcome == nil {
 		return nil, reject(api.ErrBadRequest, "the commit adds members: commit_info.welcome is required")
 	}
-	// The membership issue checks r.pendingRemovals against res.Removed
-	// here (M_MLS_PENDING_REMOVALS).
+	after, err := ds.checkMembership(ctx, in, added)
+	if err != nil {
+		return nil, err
+	}
+	// The DS's required Remove proposals (removals.go) are enforced by the
+	// public view: ApplyCommit fails with ErrMissingRequired.
 	members, err := devicesOf(res.Group.Members())
 	if err != nil {
 		return nil, err
@@ -95,6 +99,7 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 	if err = ds.append(ctx, r, in, epoch, res.Group, in.groupInfo, api.KindCommit, f); err != nil {
 		return nil, err
 	}
+	runAfter(ctx, after)
 	return f, nil
 }
 

@@ -24,11 +24,13 @@ func ErrorResponse(ctx context.Context, err error) util.JSONResponse {
 	switch {
 	case errors.As(err, &notAllowed):
 		return util.JSONResponse{Code: http.StatusForbidden, JSON: spec.Forbidden(strings.TrimPrefix(err.Error(), notAllowedPrefix))}
+	case errors.Is(err, ErrNotRoomDS):
+		return util.JSONResponse{Code: http.StatusForbidden, JSON: spec.Forbidden(err.Error())}
 	case errors.Is(err, ErrNotInRoom):
 		return util.JSONResponse{Code: http.StatusNotFound, JSON: spec.NotFound(err.Error())}
 	case errors.As(err, &version):
 		return util.JSONResponse{Code: http.StatusBadRequest, JSON: spec.IncompatibleRoomVersion(string(version.Version))}
-	case errors.Is(err, ErrBadKnock):
+	case errors.Is(err, ErrBadRequest):
 		return util.JSONResponse{Code: http.StatusBadRequest, JSON: spec.BadJSON(err.Error())}
 	case errors.As(err, &remote) && remote.Code >= 400 && remote.Code < 500 && json.Valid(remote.Contents):
 		return util.JSONResponse{Code: remote.Code, JSON: json.RawMessage(remote.Contents)}

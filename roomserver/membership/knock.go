@@ -45,14 +45,15 @@ type Knocker struct {
 	KeyRing    gomatrixserverlib.JSONVerifier
 }
 
-// Errors of knocking; each carries the reason.
+// Errors of membership requests; each is wrapped with the reason.
 var (
 	// ErrNotInRoom: this server is not in the room it is asked to help
 	// knock on (404).
 	ErrNotInRoom = errors.New("this server is not in the room")
-	// ErrBadKnock: a send_knock request does not hold a knock of the
-	// requesting server's user (400).
-	ErrBadKnock = errors.New("not a knock of a user of the sending server")
+	// ErrBadRequest: a federation membership request is malformed, e.g.
+	// a send_knock that does not hold a knock of the requesting server's
+	// user (400).
+	ErrBadRequest = errors.New("bad membership request")
 )
 
 // ErrIncompatibleVersion: the knocking server does not support the room's
@@ -104,7 +105,7 @@ func (k *Knocker) buildLocally(ctx context.Context, proto *gomatrixserverlib.Pro
 // built on this server's view of the room.
 func (k *Knocker) MakeKnock(ctx context.Context, origin spec.ServerName, roomID spec.RoomID, user spec.UserID, remoteVersions []gomatrixserverlib.RoomVersion) (*fclient.RespMakeKnock, error) {
 	if user.Domain() != origin {
-		return nil, fmt.Errorf("%w: %s is not a user of %s", ErrBadKnock, user.String(), origin)
+		return nil, fmt.Errorf("%w: %s is not a user of %s", ErrBadRequest, user.String(), origin)
 	}
 	proto, err := memberProto(roomID, user, user, spec.Knock, "")
 	if err != nil {
@@ -137,13 +138,13 @@ func (k *Knocker) SendKnock(ctx context.Context, origin spec.ServerName, roomID 
 	}
 	event, err := verImpl.NewEventFromUntrustedJSON(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKnock, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if err = checkKnock(event, origin, roomID, eventID); err != nil {
 		return nil, err
 	}
 	if err = gomatrixserverlib.VerifyEventSignatures(ctx, event, k.KeyRing, UserIDForSender); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKnock, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if err = send(ctx, k.RoomServer, event, k.Config.ServerName); err != nil {
 		return nil, err
@@ -162,13 +163,13 @@ func checkKnock(event gomatrixserverlib.PDU, origin spec.ServerName, roomID spec
 	sender, err := spec.NewUserID(string(event.SenderID()), true)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: bad sender", ErrBadKnock)
+		return fmt.Errorf("%w: bad sender", ErrBadRequest)
 	case event.EventID() != eventID || event.RoomID() != roomID:
-		return fmt.Errorf("%w: the event's ID or room is not the request's", ErrBadKnock)
+		return fmt.Errorf("%w: the event's ID or room is not the request's", ErrBadRequest)
 	case event.Type() != spec.MRoomMember || membership != spec.Knock || !event.StateKeyEquals(sender.String()):
-		return fmt.Errorf("%w: not a knock by its sender", ErrBadKnock)
+		return fmt.Errorf("%w: not a knock by its sender", ErrBadRequest)
 	case sender.Domain() != origin:
-		return fmt.Errorf("%w: %s is not a user of %s", ErrBadKnock, sender.String(), origin)
+		return fmt.Errorf("%w: %s is not a user of %s", ErrBadRequest, sender.String(), origin)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/matrix-org/dendrite/roomserver/types"
 	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 
 	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
@@ -65,6 +66,23 @@ var strippedStateTypes = []string{
 // *gomatrixserverlib.NotAllowed error when the room's auth rules refuse the
 // event; a refusal by the MLS rule says why in the rule's own words.
 func (s *Sender) Build(ctx context.Context, roomID spec.RoomID, sender, target spec.UserID, membership string, content map[string]any) (*Draft, error) {
+	identity, err := s.Config.SigningIdentityFor(sender.Domain())
+	if err != nil {
+		return nil, err
+	}
+	return s.build(ctx, roomID, sender, target, membership, content, identity)
+}
+
+// Check checks the member event of sender (of any server) about target
+// with content, as Build would build it now, without sending anything: it
+// is signed by this server, which does not matter to the auth rules. It
+// returns what Build does.
+func (s *Sender) Check(ctx context.Context, roomID spec.RoomID, sender, target spec.UserID, membership string, content map[string]any) error {
+	_, err := s.build(ctx, roomID, sender, target, membership, content, &s.Config.SigningIdentity)
+	return err
+}
+
+func (s *Sender) build(ctx context.Context, roomID spec.RoomID, sender, target spec.UserID, membership string, content map[string]any, identity *fclient.SigningIdentity) (*Draft, error) {
 	content = maps.Clone(content)
 	if content == nil {
 		content = map[string]any{}
@@ -121,10 +139,6 @@ func (s *Sender) Build(ctx context.Context, roomID spec.RoomID, sender, target s
 		if err = proto.SetUnsigned(map[string]any{"invite_room_state": draft.StrippedState}); err != nil {
 			return nil, err
 		}
-	}
-	identity, err := s.Config.SigningIdentityFor(sender.Domain())
-	if err != nil {
-		return nil, err
 	}
 	if draft.Event, err = verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), identity.ServerName, identity.KeyID, identity.PrivateKey); err != nil {
 		return nil, fmt.Errorf("building the member event: %w", err)
