@@ -20,7 +20,8 @@ import (
 // SetUserAPI) must still be called on the concrete roomserver.
 type Decorator struct {
 	api.RoomserverInternalAPI
-	members *membership.Sender // see decorator_membership.go
+	members    *membership.Sender     // see decorator_membership.go
+	acceptance *membership.Acceptance // see decorator_membership.go
 }
 
 var _ api.RoomserverInternalAPI = (*Decorator)(nil)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/matrix-org/dendrite/roomserver/api"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -28,6 +27,11 @@ import (
 // SetMembershipSender gives the decorator what sends the member events of
 // MLS rooms. Until it is called, those go to Dendrite unchanged.
 func (d *Decorator) SetMembershipSender(s *membership.Sender) { d.members = s }
+
+// SetJoinAcceptance gives the decorator what tells whether a room's DS
+// accepted the commit a join carries. Until it is called, such joins are
+// not checked with the DS.
+func (d *Decorator) SetJoinAcceptance(a *membership.Acceptance) { d.acceptance = a }
 
 // isMLSRoom reports whether this server knows the room as an MLS room.
 func (d *Decorator) isMLSRoom(ctx context.Context, roomID string) bool {
@@ -54,19 +58,20 @@ func (d *Decorator) PerformInvite(ctx context.Context, req *api.PerformInviteReq
 	return notAllowed(err)
 }
 
-// PerformJoin joins as Dendrite does, except that a join carrying
-// mls_commit into an MLS room this server is in is built with the history
-// visibility among its auth events, which the commit's AAD names. A remote
-// join gets that auth event from the resident server's make_join
-// (federationapi).
+// PerformJoin joins as Dendrite does, except for a join carrying
+// mls_commit: it must be by room ID, and the room's DS must have accepted
+// the commit (the joiner's server sends the join only after that). Into an
+// MLS room this server is in, it is built with the history visibility among
+// its auth events, which the commit's AAD names; a remote join gets that
+// auth event from the resident server's make_join (federationapi).
 func (d *Decorator) PerformJoin(ctx context.Context, req *api.PerformJoinRequest) (string, spec.ServerName, error) {
-	_, hasCommit := req.Content[mlsauth.ContentKeyCommit]
-	if d.members == nil || !hasCommit || !strings.HasPrefix(req.RoomIDOrAlias, "!") || !d.isMLSRoom(ctx, req.RoomIDOrAlias) {
+	commit, hasCommit := req.Content[mlsauth.ContentKeyCommit]
+	if d.members == nil || !hasCommit {
 		return d.RoomserverInternalAPI.PerformJoin(ctx, req)
 	}
 	roomID, err := spec.NewRoomID(req.RoomIDOrAlias)
 	if err != nil {
-		return "", "", api.ErrInvalidID{Err: err}
+		return "", "", api.ErrInvalidID{Err: errors.New("a join carrying mls_commit must name the room by its ID")}
 	}
 	user, err := spec.NewUserID(req.UserID, true)
 	if err != nil {
@@ -74,6 +79,15 @@ func (d *Decorator) PerformJoin(ctx context.Context, req *api.PerformJoinRequest
 	}
 	if req.IsGuest {
 		return "", "", api.ErrNotAllowed{Err: errors.New("guests cannot join MLS rooms by external commit")}
+	}
+	if d.acceptance != nil {
+		value, _ := commit.(string)
+		if err = d.acceptance.Check(ctx, *roomID, *user, value); err != nil {
+			return "", "", api.ErrNotAllowed{Err: err}
+		}
+	}
+	if !d.isMLSRoom(ctx, roomID.String()) {
+		return d.RoomserverInternalAPI.PerformJoin(ctx, req)
 	}
 	_, err = d.members.Join(ctx, *roomID, *user, req.Content)
 	if errors.Is(err, membership.ErrRoomUnknown) {

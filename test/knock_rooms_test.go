@@ -6,6 +6,8 @@ import (
 
 	"github.com/matrix-org/gomatrixserverlib/spec"
 
+	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 	"github.com/matrix-org/dendrite/msc4244/test/match"
@@ -103,26 +105,41 @@ func TestKnockAcceptAndReject(t *testing.T) {
 	})
 }
 
-// In an MLS room, knocks need no MLS: a knock is accepted with an invite
-// (notional while the history visibility is "joined") and the knocker
-// joins by external commit, as the profile's invite flow has it.
+// In MLS rooms knocks need no MLS, and accepting one is the invite flow:
+// with history visibility "shared" an Add with a Welcome (the DS has A
+// send the invite, which carries the commit) after which the knocker joins
+// without a commit; with "joined" a notional invite after which the
+// knocker joins by external commit.
 func TestKnockMLSRoom(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
 		d := harness.Deploy(t, db, 2)
 		a, b := d.Servers[0], d.Servers[1]
-		alice := a.MustRegisterUser(t, "alice")
-		bob := b.MustRegisterUser(t, "bob")
+		aliceDevice, bobDevice, carolDevice := mlsUser(t, a, "alice"), mlsUser(t, b, "bob"), mlsUser(t, b, "carol")
+		knockRules := knockRoomBody(mlsRoomVersion, spec.Knock, nil)["initial_state"].([]map[string]any)
 
-		body := knockRoomBody(mlsRoomVersion, spec.Knock, mlsRoomBody(nil))
-		body["initial_state"] = append(body["initial_state"].([]map[string]any),
-			map[string]any{"type": spec.MRoomHistoryVisibility, "state_key": "", "content": map[string]any{"history_visibility": "joined"}})
-		roomID := alice.MustCreateRoom(t, body)
-		must.MatchResponse(t, knock(t, bob, roomID, "MLS please", a.Name), match.HTTPResponse{StatusCode: http.StatusOK})
-		awaitMembership(t, alice, roomID, bob.UserID, spec.Knock)
-		alice.MustInvite(t, roomID, bob.UserID)
-		bob.MustSyncUntil(t, syncTimeout, client.SyncInvitedTo(roomID))
-		must.MatchResponse(t, joinWithCommit(t, bob, roomID, externalCommit(t, alice, roomID, bob.UserID), a.Name),
-			match.HTTPResponse{StatusCode: http.StatusOK})
-		alice.MustSyncUntil(t, syncTimeout, client.SyncJoinedTo(bob.UserID, roomID))
+		shared, alice := mlsRoom(t, a, aliceDevice, map[string]any{"preset": "private_chat", "initial_state": knockRules})
+		must.MatchResponse(t, knock(t, bobDevice.Client, shared, "MLS please", a.Name), match.HTTPResponse{StatusCode: http.StatusOK})
+		awaitMembership(t, alice.Client, shared, bobDevice.UserID, spec.Knock)
+		bob := mlsInvite(t, a, shared, alice, bobDevice)
+		awaitMembership(t, alice.Client, shared, bob.UserID, spec.Invite)
+		bob.MustJoinRoom(t, shared, a.Name)
+		awaitMembership(t, alice.Client, shared, bob.UserID, spec.Join)
+		must.Equal(t, "bob reads alice", bob.reads(t, shared, alice.says(t, shared, "welcome in")), "welcome in")
+
+		joinedOnly := append(knockRules, map[string]any{"type": spec.MRoomHistoryVisibility, "state_key": "", "content": map[string]any{"history_visibility": "joined"}})
+		notional, alice2 := mlsRoom(t, a, aliceDevice, map[string]any{"preset": "private_chat", "initial_state": joinedOnly})
+		must.MatchResponse(t, knock(t, carolDevice.Client, notional, "me too", a.Name), match.HTTPResponse{StatusCode: http.StatusOK})
+		awaitMembership(t, alice2.Client, notional, carolDevice.UserID, spec.Knock)
+		alice2.MustInvite(t, notional, carolDevice.UserID)
+		awaitMembership(t, alice2.Client, notional, carolDevice.UserID, spec.Invite)
+		gi := unb64(t, carolDevice.MustDo(t, http.MethodGet, dsPath("rooms", notional, "mls", "group_info")).Get("group_info").Str)
+		aad := membershipAAD(t, alice2.Client, notional, mlsauth.ActionJoin, carolDevice.UserID, carolDevice.UserID)
+		state, err := mlsroom.JoinExternal(carolDevice.id, gi, aad)
+		must.NotError(t, "carol's external commit", err)
+		carol := &mlsMember{mlsDevice: carolDevice, state: state}
+		commit := state.Pending.Message
+		acceptCommit(t, a, notional, carol, state.Pending, alice2)
+		must.MatchResponse(t, joinWithCommit(t, carol.Client, notional, b64(commit), a.Name), match.HTTPResponse{StatusCode: http.StatusOK})
+		awaitMembership(t, alice2.Client, notional, carol.UserID, spec.Join)
 	})
 }

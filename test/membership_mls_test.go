@@ -44,8 +44,8 @@ func mlsUser(t testing.TB, s *harness.Server, localpart string) *mlsDevice {
 // users without the AAD, or with an AAD naming other events, are refused.
 // Bob adds and removes a second device without member events. Bob leaves:
 // the DS proposes the removal of his device and refuses a commit that
-// leaves it out; the next commit removes him. Carol, invited the same way
-// on C, is kicked and removed likewise.
+// leaves it out; the next commit removes him. Carol on C, invited by bob
+// (the DS has B send the invite), is kicked and removed likewise.
 func TestMembershipMLSInviteLeaveKick(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
 		d := harness.Deploy(t, db, 3)
@@ -106,9 +106,12 @@ func TestMembershipMLSInviteLeaveKick(t *testing.T) {
 		}
 		must.Equal(t, "bob's member event", stateEventID(t, alice.Client, roomID, spec.MRoomMember, bob.UserID), bobMember)
 
-		// Carol comes in the same way as bob, through C.
-		carol := mlsInvite(t, a, roomID, alice, carolDevice, bob)
+		// Bob invites carol: the DS on A has B send the invite (a signed
+		// federation request), which C's carol accepts.
+		carol := mlsInvite(t, a, roomID, bob, carolDevice, alice)
 		awaitMembership(t, alice.Client, roomID, carol.UserID, spec.Invite)
+		carolInvite := alice.MustDo(t, http.MethodGet, clientV3("rooms", roomID, "state", spec.MRoomMember, carol.UserID), client.WithQuery("format", "event"))
+		must.MatchJSON(t, carolInvite, match.JSONKeyEqual("sender", bob.UserID), match.JSONKeyPresent("content."+mlsauth.ContentKeyCommit))
 		carol.MustJoinRoom(t, roomID, a.Name)
 		awaitMembership(t, alice.Client, roomID, carol.UserID, spec.Join)
 

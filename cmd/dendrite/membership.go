@@ -32,16 +32,22 @@ func membershipSender(s *shared, rsAPI membership.RoomServer, fedClient fclient.
 }
 
 // registerDSMembership gives the DS the Matrix side of membership commits
-// and has it remove the devices of users who leave MLS rooms.
+// and has it remove the devices of users who leave MLS rooms; joins
+// carrying a commit are checked with the room's DS.
 func registerDSMembership(s *shared, monolith *setup.Monolith, ds mlsdsapi.DeliveryServiceAPI) {
 	rules := &membership.DSRules{
 		Sender: membershipSender(s, monolith.RoomserverAPI, monolith.FedClient, monolith.KeyRing),
 		State:  monolith.RoomserverAPI,
-		Remote: &membership.DSInviteClient{Config: &s.cfg.Global, Client: monolith.FedClient},
+		Remote: &membership.DSClient{Config: &s.cfg.Global, Client: monolith.FedClient},
 	}
 	if err := mlsds.StartMembership(s.processCtx, s.cfg, s.nats, ds, rules, mlsroomserver.RoomVersion); err != nil {
 		logrus.WithError(err).Panic("failed to start the MLS membership machinery of the Delivery Service")
 	}
+	rsAPI, ok := monolith.RoomserverAPI.(*mlsroomserver.Decorator)
+	if !ok {
+		logrus.Panicf("the monolith's roomserver API is a %T, not the decorator", monolith.RoomserverAPI)
+	}
+	rsAPI.SetJoinAcceptance(&membership.Acceptance{Config: &s.cfg.Global, DS: ds, State: rsAPI, Remote: rules.Remote})
 }
 
 // registerMembership registers the federation routes of the MLS membership

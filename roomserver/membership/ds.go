@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/matrix-org/dendrite/setup/config"
@@ -34,7 +35,7 @@ type DSRules struct {
 	Sender *Sender
 	State  StateReader
 	// Remote asks a remote inviter's server to send the invite.
-	Remote *DSInviteClient
+	Remote *DSClient
 }
 
 var _ api.MembershipRules = (*DSRules)(nil)
@@ -165,25 +166,53 @@ func (r *DSRules) sendInvite(ctx context.Context, roomID spec.RoomID, inviter, i
 
 // DSInviteRequest is the body of PUT /_matrix/federation/unstable/
 // org.matrix.msc4244/rooms/{roomId}/invite, by which a room's DS has the
-// inviter's server send the invite of a commit it accepted.
+// inviter's server send the invite of a commit it accepted (DSClient).
 type DSInviteRequest struct {
 	Inviter   string `json:"inviter"`
 	Invitee   string `json:"invitee"`
 	MLSCommit string `json:"mls_commit"`
 }
 
-// DSInviteClient sends DSInviteRequests, signed by this server.
-type DSInviteClient struct {
+// DSClient sends signed requests to other servers' DS endpoints.
+type DSClient struct {
 	Config *config.Global
 	Client FederationClient
 }
 
-// Invite asks server to have inviter invite invitee with the commit.
-func (c *DSInviteClient) Invite(ctx context.Context, server spec.ServerName, roomID spec.RoomID, inviter, invitee spec.UserID, commit string) error {
-	path := "/_matrix/federation/unstable/" + api.UnstablePrefix + "/rooms/" + url.PathEscape(roomID.String()) + "/invite"
-	fedReq := fclient.NewFederationRequest(http.MethodPut, c.Config.ServerName, server, path)
-	if err := fedReq.SetContent(DSInviteRequest{Inviter: inviter.String(), Invitee: invitee.String(), MLSCommit: commit}); err != nil {
-		return err
+// Invite asks server to have inviter invite invitee with the commit
+// (DSInviteRequest).
+func (c *DSClient) Invite(ctx context.Context, server spec.ServerName, roomID spec.RoomID, inviter, invitee spec.UserID, commit string) error {
+	var res struct{}
+	body := DSInviteRequest{Inviter: inviter.String(), Invitee: invitee.String(), MLSCommit: commit}
+	return c.do(ctx, http.MethodPut, server, roomPath(roomID, "invite"), nil, body, &res)
+}
+
+// Commits reads the log of the room's DS on server from fromEpoch on, for
+// user (the DS's recovery endpoint).
+func (c *DSClient) Commits(ctx context.Context, server spec.ServerName, roomID spec.RoomID, user spec.UserID, fromEpoch uint64, limit int) (*api.CommitsResponse, error) {
+	query := url.Values{"user_id": {user.String()}, "from_epoch": {strconv.FormatUint(fromEpoch, 10)}, "limit": {strconv.Itoa(limit)}}
+	var res api.CommitsResponse
+	return &res, c.do(ctx, http.MethodGet, server, roomPath(roomID, "mls", "commits"), query, nil, &res)
+}
+
+// roomPath is the federation path of a room below the DS's prefix.
+func roomPath(roomID spec.RoomID, segments ...string) string {
+	path := "/_matrix/federation/unstable/" + api.UnstablePrefix + "/rooms/" + url.PathEscape(roomID.String())
+	for _, s := range segments {
+		path += "/" + s
+	}
+	return path
+}
+
+func (c *DSClient) do(ctx context.Context, method string, server spec.ServerName, path string, query url.Values, body, out any) error {
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	fedReq := fclient.NewFederationRequest(method, c.Config.ServerName, server, path)
+	if body != nil {
+		if err := fedReq.SetContent(body); err != nil {
+			return err
+		}
 	}
 	if err := fedReq.Sign(c.Config.ServerName, c.Config.KeyID, c.Config.PrivateKey); err != nil {
 		return err
@@ -192,8 +221,7 @@ func (c *DSInviteClient) Invite(ctx context.Context, server spec.ServerName, roo
 	if err != nil {
 		return err
 	}
-	var res struct{}
-	return c.Client.DoRequestAndParseResponse(ctx, req, &res)
+	return c.Client.DoRequestAndParseResponse(ctx, req, out)
 }
 
 // ErrNotRoomDS is returned by HandleDSInvite when the request does not come
