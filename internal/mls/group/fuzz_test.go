@@ -150,20 +150,8 @@ func readSeed(t *testing.T, path string) []byte {
 func writeFuzzSeeds(t *testing.T) {
 	suite, _ := cipher.Lookup(cipher.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
 	alice, bob, carol, dave := newClient(t, suite, "alice"), newClient(t, suite, "bob"), newClient(t, suite, "carol"), newClient(t, suite, "dave")
-	var err error
-	alice.g, err = group.NewGroup(suite, []byte("!fuzz:ds"), alice.id, group.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gi, _ := alice.g.GroupInfo(group.GroupInfoOptions{})
-	ds, err := group.NewPublicGroup(gi, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bobKP, carolKP := bob.keyPackage(t, suite), carol.keyPackage(t, suite)
-	pc := commit(t, ds, alice, group.CommitOptions{Adds: []*mls.KeyPackage{bobKP.KeyPackage, carolKP.KeyPackage}})
-	bob.join(t, pc.Welcome, bobKP, nil)
-	carol.join(t, pc.Welcome, carolKP, nil)
+	ds := alice.create(t, suite, "!fuzz:ds", group.CreateOptions{})
+	addAll(t, suite, ds, nil, alice, nil, bob, carol)
 	commit(t, ds, bob, group.CommitOptions{}, alice, carol)
 	m, _, err := bob.g.ProposeUpdate(group.MessageOptions{})
 	if err != nil {

@@ -42,6 +42,58 @@ func (c *client) keyPackage(t testing.TB, suite *cipher.Suite) *group.KeyPackage
 	return b
 }
 
+// create makes c create the group id and returns the Delivery Service's
+// public view of it, started from c's GroupInfo.
+func (c *client) create(t testing.TB, suite *cipher.Suite, id string, opts group.CreateOptions) *group.PublicGroup {
+	t.Helper()
+	var err error
+	if c.g, err = group.NewGroup(suite, []byte(id), c.id, opts); err != nil {
+		t.Fatalf("%s creates %s: %v", c.name, id, err)
+	}
+	gi, err := c.g.GroupInfo(group.GroupInfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := group.NewPublicGroup(gi, nil, nil)
+	if err != nil {
+		t.Fatalf("DS genesis: %v", err)
+	}
+	return ds
+}
+
+// newDS returns a Delivery Service's signature key and the
+// external_senders extension naming it.
+func newDS(t testing.TB, suite *cipher.Suite) (*cipher.Signer, mls.Extension) {
+	t.Helper()
+	priv, pub, err := suite.GenerateSignatureKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := suite.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	senders := mls.ExternalSenders{{SignatureKey: pub, Credential: mls.Credential{Type: mls.CredentialBasic, Identity: []byte("@:ds")}}}
+	return signer, mls.NewExtension(senders)
+}
+
+// addAll makes adder add joiners in one commit, which the members process,
+// and the joiners join from its Welcome.
+func addAll(t testing.TB, suite *cipher.Suite, ds *group.PublicGroup, cfg *group.Config, adder *client, members []*client, joiners ...*client) {
+	t.Helper()
+	bundles := make([]*group.KeyPackageBundle, len(joiners))
+	kps := make([]*mls.KeyPackage, len(joiners))
+	for i, j := range joiners {
+		bundles[i] = j.keyPackage(t, suite)
+		kps[i] = bundles[i].KeyPackage
+	}
+	pc := commit(t, ds, adder, group.CommitOptions{Adds: kps}, members...)
+	for i, j := range joiners {
+		j.join(t, roundTrip(t, mls.NewWelcome(pc.Welcome)).Welcome, bundles[i], cfg)
+	}
+	checkSameEpoch(t, append(append([]*client{adder}, members...), joiners...)...)
+}
+
 // join makes c a member from a Welcome for bundle.
 func (c *client) join(t testing.TB, w *mls.Welcome, bundle *group.KeyPackageBundle, cfg *group.Config) {
 	t.Helper()

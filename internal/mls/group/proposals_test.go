@@ -22,32 +22,19 @@ func TestProposalKinds(t *testing.T) {
 		return psk, id.Type == mls.PSKExternal && string(id.PSKID) == "psk"
 	}}
 	alice, bob, carol, dave := newClient(t, suite, "alice"), newClient(t, suite, "bob"), newClient(t, suite, "carol"), newClient(t, suite, "dave")
-	dsPriv, dsPub, _ := suite.GenerateSignatureKeyPair()
-	dsSigner, _ := suite.NewSigner(dsPriv)
-	senders := mls.ExternalSenders{{SignatureKey: dsPub, Credential: mls.Credential{Type: mls.CredentialBasic, Identity: []byte("@:ds")}}}
-	var err error
-	alice.g, err = group.NewGroup(suite, []byte("!kinds:ds"), alice.id, group.CreateOptions{Extensions: mls.Extensions{mls.NewExtension(senders)}, Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gi, _ := alice.g.GroupInfo(group.GroupInfoOptions{})
-	ds, err := group.NewPublicGroup(gi, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bobKP := bob.keyPackage(t, suite)
-	pc := commit(t, ds, alice, group.CommitOptions{Adds: []*mls.KeyPackage{bobKP.KeyPackage}})
-	bob.join(t, pc.Welcome, bobKP, cfg)
+	dsSigner, senders := newDS(t, suite)
+	ds := alice.create(t, suite, "!kinds:ds", group.CreateOptions{Extensions: mls.Extensions{senders}, Config: cfg})
+	addAll(t, suite, ds, cfg, alice, nil, bob)
 
 	// GroupContextExtensions by value: require basic credentials.
 	required := &mls.RequiredCapabilities{CredentialTypes: []mls.CredentialType{mls.CredentialBasic}}
-	exts := mls.Extensions{mls.NewExtension(senders), mls.NewExtension(required)}
+	exts := mls.Extensions{senders, mls.NewExtension(required)}
 	commit(t, ds, alice, group.CommitOptions{GroupContextExtensions: exts}, bob)
 	if ds.RequiredCapabilities() == nil || bob.g.Public().RequiredCapabilities() == nil {
 		t.Fatal("required_capabilities not in force after the commit")
 	}
 	// ... and by reference, from Bob, dropping the requirement again.
-	m, _, err := bob.g.Propose(mls.Proposal{Type: mls.ProposalGroupContextExtensions, GroupContextExtensions: &mls.GroupContextExtensions{Extensions: mls.Extensions{mls.NewExtension(senders)}}}, group.MessageOptions{})
+	m, _, err := bob.g.Propose(mls.Proposal{Type: mls.ProposalGroupContextExtensions, GroupContextExtensions: &mls.GroupContextExtensions{Extensions: mls.Extensions{senders}}}, group.MessageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +50,7 @@ func TestProposalKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	deliverProposal(t, ds, m, alice)
-	pc = commit(t, ds, alice, group.CommitOptions{}, bob)
+	pc := commit(t, ds, alice, group.CommitOptions{}, bob)
 	if got := pc.Public().Proposals(); len(got) != 1 || got[0].Proposal.Type != mls.ProposalPSK || got[0].Ref == nil {
 		t.Fatalf("the commit covers %+v, not the PSK by reference", got)
 	}

@@ -27,22 +27,10 @@ func newRulesFixture(t *testing.T) *rulesFixture {
 	suite, _ := cipher.Lookup(cipher.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
 	f := &rulesFixture{suite: suite}
 	f.alice, f.bob, f.carol, f.dave = newClient(t, suite, "alice"), newClient(t, suite, "bob"), newClient(t, suite, "carol"), newClient(t, suite, "dave")
-	dsPriv, dsPub, _ := suite.GenerateSignatureKeyPair()
-	f.dsSigner, _ = suite.NewSigner(dsPriv)
-	senders := mls.ExternalSenders{{SignatureKey: dsPub, Credential: mls.Credential{Type: mls.CredentialBasic, Identity: []byte("@:ds")}}}
-	var err error
-	f.alice.g, err = group.NewGroup(suite, []byte("!rules:ds"), f.alice.id, group.CreateOptions{Extensions: mls.Extensions{mls.NewExtension(senders)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gi, _ := f.alice.g.GroupInfo(group.GroupInfoOptions{})
-	if f.ds, err = group.NewPublicGroup(gi, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	bobKP, carolKP := f.bob.keyPackage(t, suite), f.carol.keyPackage(t, suite)
-	pc := commit(t, f.ds, f.alice, group.CommitOptions{Adds: []*mls.KeyPackage{bobKP.KeyPackage, carolKP.KeyPackage}})
-	f.bob.join(t, pc.Welcome, bobKP, nil)
-	f.carol.join(t, pc.Welcome, carolKP, nil)
+	var senders mls.Extension
+	f.dsSigner, senders = newDS(t, suite)
+	f.ds = f.alice.create(t, suite, "!rules:ds", group.CreateOptions{Extensions: mls.Extensions{senders}})
+	addAll(t, suite, f.ds, nil, f.alice, nil, f.bob, f.carol)
 	// A commit by Bob gives the tree non-blank parents, so parent hashes
 	// are checked.
 	commit(t, f.ds, f.bob, group.CommitOptions{}, f.alice, f.carol)

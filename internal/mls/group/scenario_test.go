@@ -34,29 +34,10 @@ func scenario(t *testing.T, suite *cipher.Suite) {
 		return psk, id.Type == mls.PSKExternal && bytes.Equal(id.PSKID, []byte("psk"))
 	}}
 	alice, bob, carol, dave := newClient(t, suite, "alice"), newClient(t, suite, "bob"), newClient(t, suite, "carol"), newClient(t, suite, "dave")
-	dsPriv, dsPub, err := suite.GenerateSignatureKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsSigner, _ := suite.NewSigner(dsPriv)
-	senders := mls.ExternalSenders{{SignatureKey: dsPub, Credential: mls.Credential{Type: mls.CredentialBasic, Identity: []byte("@:ds")}}}
+	dsSigner, senders := newDS(t, suite)
 
 	// Genesis: Alice creates the group; the DS follows it from its GroupInfo.
-	alice.g, err = group.NewGroup(suite, []byte("!room:ds"), alice.id, group.CreateOptions{
-		Extensions: mls.Extensions{mls.NewExtension(senders)},
-		Config:     cfg,
-	})
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	gi, err := alice.g.GroupInfo(group.GroupInfoOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := group.NewPublicGroup(gi, nil, nil)
-	if err != nil {
-		t.Fatalf("DS genesis: %v", err)
-	}
+	ds := alice.create(t, suite, "!room:ds", group.CreateOptions{Extensions: mls.Extensions{senders}, Config: cfg})
 
 	// Alice adds Bob by value; Bob joins from the Welcome.
 	bobKP := bob.keyPackage(t, suite)
@@ -128,7 +109,7 @@ func scenario(t *testing.T, suite *cipher.Suite) {
 	checkSameEpoch(t, alice, bob)
 
 	// Dave joins by external commit from the GroupInfo the DS holds.
-	gi, err = alice.g.GroupInfo(group.GroupInfoOptions{})
+	gi, err := alice.g.GroupInfo(group.GroupInfoOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,23 +56,10 @@ func reloadPublic(t *testing.T, g *group.PublicGroup) *group.PublicGroup {
 func TestStateRoundTrip(t *testing.T) {
 	suite, _ := cipher.Lookup(cipher.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519)
 	alice, bob, carol := newClient(t, suite, "alice"), newClient(t, suite, "bob"), newClient(t, suite, "carol")
-	var err error
-	alice.g, err = group.NewGroup(suite, []byte("!state:ds"), alice.id, group.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := alice.create(t, suite, "!state:ds", group.CreateOptions{})
 	reload(t, alice, nil)
-	gi, _ := alice.g.GroupInfo(group.GroupInfoOptions{})
-	ds, err := group.NewPublicGroup(gi, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ds = reloadPublic(t, ds)
-
-	bobKP, carolKP := bob.keyPackage(t, suite), carol.keyPackage(t, suite)
-	pc := commit(t, ds, alice, group.CommitOptions{Adds: []*mls.KeyPackage{bobKP.KeyPackage, carolKP.KeyPackage}})
-	bob.join(t, pc.Welcome, bobKP, nil)
-	carol.join(t, pc.Welcome, carolKP, nil)
+	addAll(t, suite, ds, nil, alice, nil, bob, carol)
 	for _, c := range []*client{alice, bob, carol} {
 		reload(t, c, nil)
 	}
@@ -120,7 +107,7 @@ func TestStateRoundTrip(t *testing.T) {
 
 	// Alice commits Bob's Update (Bob needs his stored Update key) and
 	// removes Carol, whose stored state then says she is out.
-	pc = commit(t, ds, alice, group.CommitOptions{Removes: []group.LeafIndex{carol.g.LeafIndex()}}, bob)
+	pc := commit(t, ds, alice, group.CommitOptions{Removes: []group.LeafIndex{carol.g.LeafIndex()}}, bob)
 	out, err := carol.g.Process(roundTrip(t, pc.Message))
 	if err != nil || !out.Commit.SelfRemoved() {
 		t.Fatalf("carol's removal: %v", err)
