@@ -160,6 +160,22 @@ class Device {
     return canonicalJSON({ "m.mls.aad": { action, target, auth_events: authEvents } })
   }
 
+  // join joins a room the user is invited to. The inviting server may show
+  // the invite to us before its own roomserver has stored it, and refuse a
+  // join in that moment: a 403 is retried for up to 10 seconds.
+  async join({ room_id: roomID, via = [] }) {
+    const deadline = Date.now() + 10000
+    for (;;) {
+      try {
+        return { room_id: await this.matrix.join(roomID, via) }
+      } catch (err) {
+        if (err.status !== 403 || Date.now() > deadline) throw err
+        log("join refused, trying again:", err.message)
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+    }
+  }
+
   async send({ room_id: roomID, body }) {
     const r = this.member(roomID)
     const plaintext = JSON.stringify({ type: "m.room.message", content: { msgtype: "m.text", body }, room_id: roomID })
@@ -367,7 +383,7 @@ const commands = {
   login: (a) => device.start(a, (m) => m.login(a.user, a.password)),
   upload_key_packages: (a) => device.uploadKeyPackages(a),
   create_room: async (a) => ({ room_id: await device.matrix.createMLSRoom(a) }),
-  join_room: async (a) => ({ room_id: await device.matrix.join(a.room_id, a.via) }),
+  join_room: (a) => device.join(a),
   invite: async (a) => (await device.matrix.invite(a.room_id, a.user_id), {}),
   create_group: (a) => device.createGroup(a),
   commit: (a) => device.commit(a),

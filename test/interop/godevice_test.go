@@ -21,11 +21,12 @@ import (
 // awaitTimeout bounds a Go client's wait for something to happen.
 const awaitTimeout = 60 * time.Second
 
-// goDevice is a device of our Go client SDK, with its place in its
-// journal.
+// goDevice is a device of our Go client SDK, with the journal entries
+// read but not awaited yet.
 type goDevice struct {
 	*gosdk.Client
-	next uint64
+	next    uint64
+	pending []gosdk.Entry
 }
 
 func newGoDevice(t *testing.T, s *harness.Server, localpart string) *goDevice {
@@ -54,12 +55,26 @@ func goProfile(t *testing.T, name string) gosdk.Profile {
 	}
 }
 
-// await syncs until the device's journal holds an entry that passes match
-// and returns it. A rejection by the DS in the room ends the wait.
+// await syncs until the device's journal holds an entry that passes match,
+// and hands it out: entries are handed out once, each to the first await
+// that wants it, in journal order. A rejection by the DS in the room ends
+// the wait.
 func (g *goDevice) await(t *testing.T, roomID, what string, match func(gosdk.Entry) bool) gosdk.Entry {
 	t.Helper()
 	ctx := context.Background()
 	for deadline := time.Now().Add(awaitTimeout); time.Now().Before(deadline); {
+		for i, e := range g.pending {
+			if match(e) {
+				g.pending = slices.Delete(g.pending, i, i+1)
+				return e
+			}
+			if e.Kind == gosdk.KindRejected && e.RoomID == roomID {
+				t.Fatalf("%s, awaiting %s: the DS rejected a message: %+v\nour side: %s", g.UserID(), what, e, g.view(roomID))
+			}
+		}
+		if err := g.Sync(ctx, time.Second); err != nil {
+			t.Fatalf("%s syncing: %v", g.UserID(), err)
+		}
 		entries, after, err := g.Journal(ctx, g.next, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -69,16 +84,8 @@ func (g *goDevice) await(t *testing.T, roomID, what string, match func(gosdk.Ent
 			if e.Kind == gosdk.KindUndecryptable && e.RoomID == roomID {
 				t.Logf("%s: undecryptable: %+v", g.UserID(), e)
 			}
-			if match(e) {
-				return e
-			}
-			if e.Kind == gosdk.KindRejected && e.RoomID == roomID {
-				t.Fatalf("%s, awaiting %s: the DS rejected a message: %+v\nour side: %s", g.UserID(), what, e, g.view(roomID))
-			}
 		}
-		if err = g.Sync(ctx, time.Second); err != nil {
-			t.Fatalf("%s syncing: %v", g.UserID(), err)
-		}
+		g.pending = append(g.pending, entries...)
 	}
 	t.Fatalf("%s: no %s within %s\nour side: %s", g.UserID(), what, awaitTimeout, g.view(roomID))
 	return gosdk.Entry{}

@@ -145,6 +145,54 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		carol.awaitEpoch(t, roomID, 3)
 		talk(t, carol, dev, roomID, "epoch 3")
 	})
+
+	// Across servers and users: a Go client on A invites a user of B whose
+	// only device is ts-mls (an Add commit with the profile's AAD and a
+	// Welcome, through A's DS); and a ts-mls device on B invites a Go user
+	// of A the same way, through B's DS. Each invitee joins from the
+	// Welcome, the DS has the invite event sent, and messages decrypt both
+	// ways.
+	t.Run("invites across servers", func(t *testing.T) {
+		ctx := context.Background()
+		alice := newGoDevice(t, a, "alice3")
+		bob := n.Device(t, "bob3 (ts-mls) on B")
+		bob.Register(t, b.ClientURL, "bob3")
+		bob.Call(t, "upload_key_packages", map[string]any{"count": 2})
+		roomID, err := alice.CreateRoom(ctx, gosdk.CreateRoomOptions{Name: "interop 3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob.Peer = func() string { return alice.view(roomID) }
+		if err = alice.Invite(ctx, roomID, bob.UserID); err != nil {
+			t.Fatalf("inviting the ts-mls user: %v\nour side: %s", err, alice.view(roomID))
+		}
+		joined := bob.Call(t, "await", map[string]any{"kind": "welcome", "room_id": roomID, "epoch": 1})
+		alice.agree(t, roomID, joined.Get("view"))
+		bob.Call(t, "await", map[string]any{"kind": "invite", "room_id": roomID})
+		bob.Call(t, "join_room", map[string]any{"room_id": roomID, "via": []string{string(a.Name)}})
+		talk(t, alice, bob, roomID, "A's room")
+
+		carol := n.Device(t, "carol3 (ts-mls) on B")
+		carol.Register(t, b.ClientURL, "carol3")
+		dave := newGoDevice(t, a, "dave3")
+		roomID = carol.Call(t, "create_room", nil).Get("room_id").Str
+		if created := carol.Call(t, "create_group", map[string]any{"room_id": roomID}); created.Get("outcome").Str != "accepted" {
+			t.Fatalf("the DS refused ts-mls's genesis GroupInfo: %s", created.Raw)
+		}
+		carol.Peer = func() string { return dave.view(roomID) }
+		added := commit(t, carol, map[string]any{
+			"room_id": roomID,
+			"add":     []any{map[string]any{"user_id": dave.UserID(), "device_id": dave.DeviceID()}},
+			"aad":     map[string]any{"action": "invite", "target": dave.UserID()},
+		})
+		dave.awaitEpoch(t, roomID, 1)
+		dave.await(t, roomID, "the invite", func(e gosdk.Entry) bool { return e.Kind == gosdk.KindInvite && e.RoomID == roomID })
+		if _, err = dave.Join(ctx, roomID, string(b.Name)); err != nil {
+			t.Fatalf("joining after the Welcome: %v\nour side: %s", err, dave.view(roomID))
+		}
+		dave.agree(t, roomID, added.Get("view"))
+		talk(t, dave, carol, roomID, "B's room")
+	})
 }
 
 // commit has the ts-mls device commit and fails unless the DS accepts it.
