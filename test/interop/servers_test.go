@@ -46,12 +46,7 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 			t.Fatalf("the ts-mls KeyPackage claimed through A: %v", err)
 		}
 
-		roomID := dev.Call(t, "create_room", nil).Get("room_id").Str
-		created := dev.Call(t, "create_group", map[string]any{"room_id": roomID})
-		if created.Get("outcome").Str != "accepted" {
-			t.Fatalf("the DS refused ts-mls's genesis GroupInfo: %s", created.Raw)
-		}
-		view := created.Get("view")
+		roomID, view := genesis(t, dev)
 
 		// The user's other device reads the group back.
 		other := b.Client().MustLogin(t, dev.UserID, harness.Password)
@@ -108,10 +103,7 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		ctx := context.Background()
 		dev := n.Device(t, "carol2's ts-mls device")
 		dev.Register(t, b.ClientURL, "carol2")
-		roomID := dev.Call(t, "create_room", nil).Get("room_id").Str
-		if created := dev.Call(t, "create_group", map[string]any{"room_id": roomID}); created.Get("outcome").Str != "accepted" {
-			t.Fatalf("the DS refused ts-mls's genesis GroupInfo: %s", created.Raw)
-		}
+		roomID, _ := genesis(t, dev)
 		carol := loginGoDevice(t, b, dev.UserID)
 		dev.Peer = func() string { return carol.view(roomID) }
 		added := commit(t, dev, map[string]any{"room_id": roomID, "add": []any{map[string]any{"user_id": carol.UserID(), "device_id": carol.DeviceID()}}})
@@ -175,10 +167,7 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		carol := n.Device(t, "carol3 (ts-mls) on B")
 		carol.Register(t, b.ClientURL, "carol3")
 		dave := newGoDevice(t, a, "dave3")
-		roomID = carol.Call(t, "create_room", nil).Get("room_id").Str
-		if created := carol.Call(t, "create_group", map[string]any{"room_id": roomID}); created.Get("outcome").Str != "accepted" {
-			t.Fatalf("the DS refused ts-mls's genesis GroupInfo: %s", created.Raw)
-		}
+		roomID, _ = genesis(t, carol)
 		carol.Peer = func() string { return dave.view(roomID) }
 		added := commit(t, carol, map[string]any{
 			"room_id": roomID,
@@ -193,6 +182,19 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		dave.agree(t, roomID, added.Get("view"))
 		talk(t, dave, carol, roomID, "B's room")
 	})
+}
+
+// genesis has the ts-mls device create an MLS room on its server and the
+// room's group, and returns the room and ts-mls's view of the group once
+// the DS accepted it.
+func genesis(t *testing.T, dev *Device) (string, gjson.Result) {
+	t.Helper()
+	roomID := dev.Call(t, "create_room", nil).Get("room_id").Str
+	created := dev.Call(t, "create_group", map[string]any{"room_id": roomID})
+	if created.Get("outcome").Str != "accepted" {
+		t.Fatalf("the DS refused ts-mls's genesis GroupInfo: %s", created.Raw)
+	}
+	return roomID, created.Get("view")
 }
 
 // commit has the ts-mls device commit and fails unless the DS accepts it.
