@@ -175,6 +175,10 @@ type CommitsResponse struct {
 type GroupInfoResponse struct {
 	Epoch     uint64 `json:"epoch"`
 	GroupInfo string `json:"group_info"`
+	// AuthEvents names the room's current state events that the AAD of a
+	// join by the requesting user must name (event type to event ID): a
+	// user who has not joined cannot read the room's state itself.
+	AuthEvents map[string]string `json:"auth_events,omitempty"`
 }
 
 // InfoResponse answers GET .../ds/{serverName}: the DS's ciphersuites and

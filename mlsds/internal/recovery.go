@@ -5,11 +5,13 @@ import (
 	"fmt"
 
 	"github.com/matrix-org/gomatrixserverlib/spec"
+	"github.com/sirupsen/logrus"
 
 	rsapi "github.com/matrix-org/dendrite/roomserver/api"
 
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/storage/tables"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 )
 
 // Commits implements api.DeliveryServiceAPI. A page holds whole epochs, so
@@ -64,7 +66,43 @@ func (ds *DeliveryService) GroupInfo(ctx context.Context, user, roomID string) (
 	if err != nil || stored == nil {
 		return nil, firstError(err, api.ErrNoGroup)
 	}
-	return &api.GroupInfoResponse{Epoch: stored.Epoch, GroupInfo: encodeBase64(stored.GroupInfo)}, nil
+	// The auth events only help a joiner: without them (the state cannot
+	// be read now) the GroupInfo is still served.
+	authEvents, err := ds.joinAuthEvents(ctx, roomID, user)
+	if err != nil {
+		logrus.WithError(err).WithField("room_id", roomID).Warn("mlsds: group_info without auth_events")
+	}
+	return &api.GroupInfoResponse{Epoch: stored.Epoch, GroupInfo: encodeBase64(stored.GroupInfo), AuthEvents: authEvents}, nil
+}
+
+// joinAuthEvents returns the room's current state events that the AAD of a
+// join by user names (mlsauth.RequiredAuthEvents), by type: the joiner
+// cannot read the state of a room it has not joined (docs/mls-profile.md,
+// "Recovery"). Types without a state event are left out.
+func (ds *DeliveryService) joinAuthEvents(ctx context.Context, roomID, user string) (map[string]string, error) {
+	id, err := spec.NewRoomID(roomID)
+	if err != nil {
+		return nil, err
+	}
+	member, err := ds.rs.CurrentStateEvent(ctx, *id, spec.MRoomMember, user)
+	if err != nil {
+		return nil, err
+	}
+	named := map[string]string{}
+	for _, eventType := range mlsauth.RequiredAuthEvents(mlsauth.ActionJoin, member != nil) {
+		stateKey := ""
+		if eventType == spec.MRoomMember {
+			stateKey = user
+		}
+		ev, err := ds.rs.CurrentStateEvent(ctx, *id, eventType, stateKey)
+		if err != nil {
+			return nil, err
+		}
+		if ev != nil {
+			named[eventType] = ev.EventID()
+		}
+	}
+	return named, nil
 }
 
 // checkReader allows users whose membership in the room is join or invite
