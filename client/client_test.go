@@ -47,12 +47,13 @@ func syncUntil(t *testing.T, c *Client, next *uint64, what string, match func(En
 		if err != nil {
 			t.Fatal(err)
 		}
-		*next = after
 		for _, e := range entries {
 			if match(e) {
+				*next = e.Seq + 1 // later entries stay for the next wait
 				return e
 			}
 		}
+		*next = after
 		if err = c.Sync(ctx, time.Second); err != nil {
 			t.Fatalf("%s syncing: %v", c.UserID(), err)
 		}

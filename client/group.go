@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/matrix-org/dendrite/msc4244/client/matrix"
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 )
 
 // DefaultDSWait is how long operations wait for the Delivery Service's
@@ -383,16 +385,7 @@ var errNothingToCommit = errors.New("nothing to commit")
 // profile's AAD) and, once the DS accepted it, the join carries the commit
 // as content.mls_commit.
 func (c *Client) Join(ctx context.Context, roomIDOrAlias string, via ...string) (string, error) {
-	var r *room
-	err := c.locked(ctx, func() error {
-		var found bool
-		var err error
-		r, found, err = c.loadRoom(roomIDOrAlias)
-		if err == nil && !found {
-			r = nil
-		}
-		return err
-	})
+	r, err := c.knownRoom(ctx, roomIDOrAlias)
 	if err != nil {
 		return "", err
 	}
@@ -401,32 +394,87 @@ func (c *Client) Join(ctx context.Context, roomIDOrAlias string, via ...string) 
 		if err = c.Sync(ctx, 0); err != nil {
 			return "", err
 		}
-		if err = c.locked(ctx, func() error {
-			var found bool
-			r, found, err = c.loadRoom(roomIDOrAlias)
-			if !found {
-				r = nil
-			}
-			return err
-		}); err != nil {
+		if r, err = c.knownRoom(ctx, roomIDOrAlias); err != nil {
 			return "", err
 		}
 	}
-	if r == nil || !r.MLS || r.Group.Member() {
-		roomID, err := c.api.Join(ctx, roomIDOrAlias, via, nil)
+	if r != nil && r.MLS && !r.Group.Member() {
+		p, err := c.externalJoin(ctx, r, true)
 		if err != nil {
 			return "", err
 		}
-		return roomID, c.locked(ctx, func() error {
-			_, err := c.learnRoom(ctx, roomID)
-			return err
-		})
+		return c.api.Join(ctx, r.RoomID, via, map[string]any{"mls_commit": b64(p.Message)})
 	}
-	p, err := c.externalJoin(ctx, r, true)
+	roomID, err := c.api.Join(ctx, roomIDOrAlias, via, nil)
+	if matrix.ErrCode(err) == "M_FORBIDDEN" && r != nil && r.MLS {
+		// The Welcome came first: the DS has the invite sent after it,
+		// and the room's servers take a moment to have it as state.
+		roomID, err = c.joinAfterWelcome(ctx, r, via)
+	}
 	if err != nil {
 		return "", err
 	}
-	return c.api.Join(ctx, r.RoomID, via, map[string]any{"mls_commit": b64(p.Message)})
+	return roomID, c.locked(ctx, func() error {
+		_, err := c.learnRoom(ctx, roomID)
+		return err
+	})
+}
+
+// knownRoom returns the device's record of a room, or nil.
+func (c *Client) knownRoom(ctx context.Context, roomID string) (*room, error) {
+	var r *room
+	err := c.locked(ctx, func() error {
+		found, err := false, error(nil)
+		r, found, err = c.loadRoom(roomID)
+		if !found {
+			r = nil
+		}
+		return err
+	})
+	return r, err
+}
+
+// joinAfterWelcome joins a room whose group the device entered by a
+// Welcome, waiting (up to the profile's DS wait) for the invite to reach
+// this device and the room's state.
+func (c *Client) joinAfterWelcome(ctx context.Context, r *room, via []string) (string, error) {
+	if err := c.awaitInvite(ctx, r.RoomID); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(c.dsWait)
+	for {
+		roomID, err := c.api.Join(ctx, r.RoomID, via, nil)
+		if matrix.ErrCode(err) != "M_FORBIDDEN" || time.Now().After(deadline) {
+			return roomID, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// awaitInvite syncs until the device has seen an invite to roomID, for at
+// most the profile's DS wait.
+func (c *Client) awaitInvite(ctx context.Context, roomID string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.dsWait)
+	defer cancel()
+	for {
+		r, err := c.knownRoom(ctx, roomID)
+		if err == nil && r != nil && r.Invited {
+			return nil
+		}
+		if err == nil {
+			err = c.Sync(ctx, time.Second)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("joining %s: this device got the group's Welcome, but the invite has not arrived after %s", roomID, c.dsWait)
+		}
+		if err != nil && !Transient(err) {
+			return err
+		}
+	}
 }
 
 // externalJoin joins r's group by external commit (with the join AAD when
@@ -442,8 +490,12 @@ func (c *Client) externalJoin(ctx context.Context, r *room, withAAD bool) (*mlsr
 			return nil, fmt.Errorf("the DS's group_info is not unpadded base64")
 		}
 		var aad []byte
-		if withAAD {
-			if aad, err = c.membershipAAD(ctx, r.RoomID, "join", c.UserID()); err != nil {
+		switch {
+		case withAAD && len(res.AuthEvents) > 0:
+			// The DS names the current state (a joiner cannot read it).
+			aad = (&mlsauth.AAD{Action: mlsauth.ActionJoin, Target: c.UserID(), AuthEvents: res.AuthEvents}).Marshal()
+		case withAAD:
+			if aad, err = c.membershipAAD(ctx, r.RoomID, mlsauth.ActionJoin, c.UserID()); err != nil {
 				return nil, err
 			}
 		}

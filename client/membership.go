@@ -91,7 +91,7 @@ func (c *Client) verifyMembership(ctx context.Context, m *dispatch.Membership) e
 	for _, id := range commit.AAD.AuthEvents {
 		ev, err := c.api.Event(ctx, m.RoomID, id)
 		if err != nil {
-			return fmt.Errorf("fetching the AAD's auth event %s: %w", id, err)
+			return &uncheckedError{fmt.Errorf("fetching the AAD's auth event %s: %w", id, err)}
 		}
 		f := &mlsauth.Facts{EventID: id, Type: ev.Type, Sender: ev.Sender}
 		if ev.StateKey != nil {
@@ -103,3 +103,11 @@ func (c *Client) verifyMembership(ctx context.Context, m *dispatch.Membership) e
 	auth := mlsauth.NewAuthEvents(named, func(id string) *mlsauth.Facts { return facts[id] })
 	return mlsauth.MatchAAD(commit, m.Membership, m.Sender, m.Target, auth)
 }
+
+// uncheckedError says that a member event's commit could not be checked
+// (an auth event it names cannot be read, e.g. because of the room's
+// history visibility), which is not a mismatch.
+type uncheckedError struct{ err error }
+
+func (e *uncheckedError) Error() string { return e.err.Error() }
+func (e *uncheckedError) Unwrap() error { return e.err }

@@ -19,8 +19,16 @@ func (c *Client) SendText(ctx context.Context, roomID, text string) (string, err
 // Send encrypts an event for the room's group and sends it as
 // m.room.encrypted (algorithm m.mls.10). Proposals waiting to be committed
 // (the DS's removals of users who left) are committed first, so that they
-// cannot read it. The sender ratchet is stored before the message leaves.
+// cannot read it; commits the device missed are read from the DS's log
+// first. The sender ratchet is stored before the message leaves.
 func (c *Client) Send(ctx context.Context, roomID, evType string, content any) (string, error) {
+	// Members who joined in epochs this device has not seen yet could not
+	// read a message of an older epoch: catch up with the DS's log first
+	// (when the DS cannot be reached, the message goes out in the epoch
+	// the device knows).
+	if err := c.catchUp(ctx, roomID); err != nil && !Transient(err) {
+		return "", err
+	}
 	if err := c.commitProposals(ctx, roomID); err != nil {
 		return "", err
 	}

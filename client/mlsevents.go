@@ -299,10 +299,16 @@ func (b *batch) membership(ctx context.Context, m *dispatch.Membership) error {
 	if err := b.roomEvent(ctx, &m.RoomEvent); err != nil || m.FromState {
 		return err
 	}
-	if err := b.c.verifyMembership(ctx, m); err != nil {
-		if Transient(err) {
-			return err
-		}
+	err := b.c.verifyMembership(ctx, m)
+	var unchecked *uncheckedError
+	switch {
+	case err == nil:
+	case Transient(err):
+		return err
+	case errors.As(err, &unchecked):
+		b.add(Entry{Kind: KindNotice, RoomID: m.RoomID, Sender: m.Sender, EventID: m.EventID,
+			Error: fmt.Sprintf("could not check the MLS commit of %s's %s: %v", m.Target, m.Membership, err)})
+	default:
 		b.add(Entry{Kind: KindNotice, RoomID: m.RoomID, Sender: m.Sender, EventID: m.EventID,
 			Error: fmt.Sprintf("the MLS commit of %s's %s does not match the event: %v", m.Target, m.Membership, err)})
 	}

@@ -25,6 +25,8 @@ type room struct {
 	DS string `json:"ds"`
 	// MLS is set for rooms created with encryption_algorithm m.mls.10.
 	MLS bool `json:"mls"`
+	// Invited is set once the device saw an invite to the room.
+	Invited bool `json:"invited,omitempty"`
 	// Left is set once the user left or was removed.
 	Left bool `json:"left,omitempty"`
 	// Group is this device's view of the room's MLS group.

@@ -160,6 +160,11 @@ func (b *batch) fromDS(ctx context.Context, ev matrix.Event, content any, roomID
 	if err != nil {
 		return nil, false, err
 	}
+	if !found && ev.Type == api.EventCommit {
+		// The commit that adds this device reaches it with the Welcome,
+		// possibly before the room is known: the Welcome is what counts.
+		return nil, false, nil
+	}
 	if !found || ev.Sender != api.ServerDevice(r.DS).UserID {
 		b.add(Entry{Kind: KindNotice, RoomID: roomID(), Sender: ev.Sender, Type: ev.Type,
 			Error: fmt.Sprintf("ignored %s from %s: not the Delivery Service of a known room", ev.Type, ev.Sender)})
@@ -238,6 +243,7 @@ func (b *batch) invite(_ context.Context, inv *dispatch.Invite) error {
 			inviter = ev.Sender
 		}
 	}
+	r.Invited = true
 	if err = b.c.saveRoom(r); err != nil {
 		return err
 	}
