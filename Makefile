@@ -18,6 +18,9 @@ CA ?= devca
 # A Postgres connection string, used when the configuration is first generated.
 DATABASE ?=
 
+# Extra flags for go test (CI passes -count=1).
+TESTFLAGS ?=
+
 # Where the MLS test vectors are looked for (see internal/mls/mlstest).
 MLS_VECTORS := $(or $(MLS_TEST_VECTORS),$(abspath $(CURDIR)/../shared/mls-test-vectors))
 
@@ -47,7 +50,7 @@ test: build $(if $(NODE),$(INTEROP)/node_modules/.package-lock.json)
 	@if [ -z '$(NODE)' ]; then \
 		echo "Node: not found, the ts-mls interop tests (test/interop) skip (install Node 20 or later to run them)"; \
 	fi
-	DENDRITE_BIN='$(CURDIR)/bin/dendrite' $(GO) test ./... -timeout 60m
+	DENDRITE_BIN='$(CURDIR)/bin/dendrite' $(GO) test ./... -timeout 60m $(TESTFLAGS)
 
 $(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/package-lock.json
 	cd $(INTEROP) && npm ci --no-audit --no-fund
