@@ -88,15 +88,48 @@ func AddOpaque(b *cryptobyte.Builder, data []byte) {
 }
 
 // AddVector writes the bytes produced by f as a variable-length vector.
+//
+// f writes straight into b after room for the longest length header (four
+// octets); the header is then written in its minimal form and the body moved
+// back over the room left, which needs no move for bodies of 16 KiB or more.
+// Nested vectors thus cost no extra buffer and copy, which for a large
+// structure (a commit or a GroupInfo of thousands of members, five or more
+// levels deep) would cost several times its size in allocations.
 func AddVector(b *cryptobyte.Builder, f func(b *cryptobyte.Builder)) {
-	var child cryptobyte.Builder
-	f(&child)
-	body, err := child.Bytes()
+	before, err := b.Bytes()
 	if err != nil {
-		b.SetError(err)
 		return
 	}
-	AddOpaque(b, body)
+	start := len(before)
+	b.AddUint32(0) // room for the header
+	f(b)
+	out, err := b.Bytes()
+	if err != nil {
+		return
+	}
+	n := len(out) - start - 4
+	if n > MaxVarint {
+		b.SetError(fmt.Errorf("mls codec: length %d does not fit a varint", n))
+		return
+	}
+	size := VarintSize(n)
+	putVarint(out[start:start+size], n)
+	if size < 4 {
+		copy(out[start+size:], out[start+4:])
+		b.Unwrite(4 - size)
+	}
+}
+
+// putVarint writes n, which fits, as a varint of len(dst) octets.
+func putVarint(dst []byte, n int) {
+	switch len(dst) {
+	case 1:
+		dst[0] = uint8(n)
+	case 2:
+		dst[0], dst[1] = uint8(n>>8)|0x40, uint8(n)
+	default:
+		dst[0], dst[1], dst[2], dst[3] = uint8(n>>24)|0x80, uint8(n>>16), uint8(n>>8), uint8(n)
+	}
 }
 
 // AddOptional writes optional<T>: a presence octet, then T when present.
