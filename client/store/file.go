@@ -10,32 +10,6 @@ import (
 	"time"
 )
 
-// writeFile replaces path with data durably: the data is written to a new
-// file in the same folder and synced, renamed over path, and the folder is
-// synced so that the rename survives a crash.
-func writeFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
-		os.Remove(name) // nolint: errcheck
-		return err
-	}
-	if err = os.Rename(name, path); err != nil {
-		os.Remove(name) // nolint: errcheck
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
-
 // lockPoll is how often Lock retries a held lock.
 const lockPoll = 20 * time.Millisecond
 

@@ -29,6 +29,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/atomicfile"
 )
 
 const (
@@ -93,7 +95,7 @@ func Create(dir string, key Key) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err = writeFile(filepath.Join(dir, headerFile), encoded); err != nil {
+	if err = atomicfile.Write(filepath.Join(dir, headerFile), encoded, 0o600); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return s, nil
@@ -178,7 +180,7 @@ func (s *Store) Put(name string, v any) error {
 	if err != nil {
 		return fmt.Errorf("store: record %q: %w", name, err)
 	}
-	if err = writeFile(s.path(name), s.seal(name, plain)); err != nil {
+	if err = atomicfile.Write(s.path(name), s.seal(name, plain), 0o600); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
