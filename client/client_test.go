@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -183,7 +184,7 @@ func TestMatrixHalf(t *testing.T) {
 		}
 	}
 	rejected, _, err := bob.Journal(ctx, bobNext, 0)
-	if err != nil || !hasEntry(rejected, func(e Entry) bool { return e.Kind == KindRejected && e.ErrCode == "M_MLS_BAD_REQUEST" }) {
+	if err != nil || !slices.ContainsFunc(rejected, func(e Entry) bool { return e.Kind == KindRejected && e.ErrCode == "M_MLS_BAD_REQUEST" }) {
 		t.Fatalf("bob's journal lacks the rejection: %+v %v", rejected, err)
 	}
 
@@ -304,13 +305,4 @@ func TestConcurrentSyncsHandleEachAnswerOnce(t *testing.T) {
 	if n != messages || len(seen) != messages {
 		t.Fatalf("journal holds %d message entries for %d events, want %d each once", n, len(seen), messages)
 	}
-}
-
-func hasEntry(entries []Entry, match func(Entry) bool) bool {
-	for _, e := range entries {
-		if match(e) {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func (r *testRoom) authFor(sender, target string, withHistory bool) []string {
 		{EventType: spec.MRoomCreate}, {EventType: spec.MRoomPowerLevels}, {EventType: spec.MRoomJoinRules},
 		{EventType: spec.MRoomMember, StateKey: sender}, {EventType: spec.MRoomMember, StateKey: target},
 	} {
-		if ev := r.state[k]; ev != nil && !contains(ids, ev.EventID()) {
+		if ev := r.state[k]; ev != nil && !slices.Contains(ids, ev.EventID()) {
 			ids = append(ids, ev.EventID())
 		}
 	}
@@ -81,15 +82,6 @@ func (r *testRoom) authFor(sender, target string, withHistory bool) []string {
 		ids = append(ids, hv.EventID())
 	}
 	return ids
-}
-
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // build builds an event after the room's last event with the given auth
@@ -151,7 +143,7 @@ func (r *testRoom) accept(ev gomatrixserverlib.PDU) {
 func (r *testRoom) allowed(ev gomatrixserverlib.PDU) error {
 	var events []gomatrixserverlib.PDU
 	for _, s := range r.state {
-		if contains(ev.AuthEventIDs(), s.EventID()) {
+		if slices.Contains(ev.AuthEventIDs(), s.EventID()) {
 			events = append(events, s)
 		}
 	}

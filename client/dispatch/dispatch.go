@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/matrix-org/dendrite/msc4244/client/matrix"
@@ -116,12 +117,12 @@ func (r *Router) Dispatch(ctx context.Context, res *matrix.SyncResponse) error {
 			return fmt.Errorf("to-device %s from %s: %w", ev.Type, ev.Sender, err)
 		}
 	}
-	for _, roomID := range sortedKeys(res.Rooms.Join) {
+	for _, roomID := range slices.Sorted(maps.Keys(res.Rooms.Join)) {
 		if err := r.room(ctx, roomID, res.Rooms.Join[roomID]); err != nil {
 			return err
 		}
 	}
-	for _, roomID := range sortedKeys(res.Rooms.Invite) {
+	for _, roomID := range slices.Sorted(maps.Keys(res.Rooms.Invite)) {
 		if r.Invite == nil {
 			break
 		}
@@ -129,7 +130,7 @@ func (r *Router) Dispatch(ctx context.Context, res *matrix.SyncResponse) error {
 			return fmt.Errorf("invite to %s: %w", roomID, err)
 		}
 	}
-	for _, roomID := range sortedKeys(res.Rooms.Leave) {
+	for _, roomID := range slices.Sorted(maps.Keys(res.Rooms.Leave)) {
 		if err := r.room(ctx, roomID, res.Rooms.Leave[roomID]); err != nil {
 			return err
 		}
@@ -223,13 +224,4 @@ func decodeB64(field, s string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not unpadded base64: %w", field, err)
 	}
 	return b, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -1,7 +1,6 @@
 package mlsroom
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -100,8 +99,6 @@ func (s *State) Decrypt(message []byte) (*Decrypted, error) {
 	}
 	return &Decrypted{Plaintext: out.Application, Sender: sender, Epoch: epoch}, nil
 }
-
-func hexRef(id string) ([]byte, error) { return hex.DecodeString(id) }
 
 // AuthenticatedData returns the authenticated_data of a PublicMessage (an
 // MLSMessage), such as the profile's m.mls.aad of a membership commit.

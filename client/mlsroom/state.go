@@ -2,6 +2,7 @@ package mlsroom
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -223,7 +224,7 @@ func Join(id *Identity, welcome []byte, keyPackages []*KeyPackage) (*State, stri
 		return nil, "", fmt.Errorf("mlsroom: not a Welcome (%v)", err)
 	}
 	for _, kp := range keyPackages {
-		ref, err := hexRef(kp.ID)
+		ref, err := hex.DecodeString(kp.ID)
 		if err != nil || m.Welcome.SecretsFor(ref) == nil {
 			continue
 		}
