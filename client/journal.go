@@ -125,16 +125,6 @@ func (c *Client) Journal(ctx context.Context, from uint64, limit int) ([]Entry, 
 	return out, next, err
 }
 
-// JournalEnd is the sequence number the next entry will get.
-func (c *Client) JournalEnd(ctx context.Context) (uint64, error) {
-	var head journalHead
-	err := c.locked(ctx, func() error {
-		_, err := c.store.Get("journal", &head)
-		return err
-	})
-	return head.Next, err
-}
-
 func cursorRecord(name string) string { return "cursor/" + name }
 
 // Cursor returns the saved journal position named name (0 when never

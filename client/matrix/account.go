@@ -108,30 +108,3 @@ func checkCredentials(creds Credentials, err error) error {
 func (c *Client) Logout(ctx context.Context) error {
 	return c.do(ctx, request{method: http.MethodPost, path: clientV3("logout"), body: struct{}{}}, nil)
 }
-
-// WhoAmI returns the user and device the access token belongs to.
-func (c *Client) WhoAmI(ctx context.Context) (userID, deviceID string, err error) {
-	var res struct {
-		UserID   string `json:"user_id"`
-		DeviceID string `json:"device_id"`
-	}
-	err = c.do(ctx, request{method: http.MethodGet, path: clientV3("account", "whoami")}, &res)
-	return res.UserID, res.DeviceID, err
-}
-
-// Device is one of the user's own devices.
-type Device struct {
-	DeviceID    string `json:"device_id"`
-	DisplayName string `json:"display_name,omitempty"`
-	LastSeenIP  string `json:"last_seen_ip,omitempty"`
-	LastSeenTS  int64  `json:"last_seen_ts,omitempty"`
-}
-
-// Devices lists the user's own devices.
-func (c *Client) Devices(ctx context.Context) ([]Device, error) {
-	var res struct {
-		Devices []Device `json:"devices"`
-	}
-	err := c.do(ctx, request{method: http.MethodGet, path: clientV3("devices")}, &res)
-	return res.Devices, err
-}

@@ -64,24 +64,6 @@ func (c *Client) Leave(ctx context.Context, roomID string) error {
 	return c.do(ctx, request{method: http.MethodPost, path: clientV3("rooms", roomID, "leave"), body: struct{}{}}, nil)
 }
 
-// Kick removes userID from roomID.
-func (c *Client) Kick(ctx context.Context, roomID, userID, reason string) error {
-	body := map[string]any{"user_id": userID}
-	if reason != "" {
-		body["reason"] = reason
-	}
-	return c.do(ctx, request{method: http.MethodPost, path: clientV3("rooms", roomID, "kick"), body: body}, nil)
-}
-
-// JoinedRooms lists the rooms the user has joined.
-func (c *Client) JoinedRooms(ctx context.Context) ([]string, error) {
-	var res struct {
-		JoinedRooms []string `json:"joined_rooms"`
-	}
-	err := c.do(ctx, request{method: http.MethodGet, path: clientV3("joined_rooms")}, &res)
-	return res.JoinedRooms, err
-}
-
 // Members returns the room's current m.room.member events.
 func (c *Client) Members(ctx context.Context, roomID string) ([]Event, error) {
 	var res struct {
