@@ -6,8 +6,6 @@ import (
 
 	"github.com/matrix-org/gomatrixserverlib/spec"
 
-	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
-	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 	"github.com/matrix-org/dendrite/msc4244/test/match"
@@ -132,14 +130,6 @@ func TestKnockMLSRoom(t *testing.T) {
 		awaitMembership(t, alice2.Client, notional, carolDevice.UserID, spec.Knock)
 		alice2.MustInvite(t, notional, carolDevice.UserID)
 		awaitMembership(t, alice2.Client, notional, carolDevice.UserID, spec.Invite)
-		gi := unb64(t, carolDevice.MustDo(t, http.MethodGet, dsPath("rooms", notional, "mls", "group_info")).Get("group_info").Str)
-		aad := membershipAAD(t, alice2.Client, notional, mlsauth.ActionJoin, carolDevice.UserID, carolDevice.UserID)
-		state, err := mlsroom.JoinExternal(carolDevice.id, gi, aad)
-		must.NotError(t, "carol's external commit", err)
-		carol := &mlsMember{mlsDevice: carolDevice, state: state}
-		commit := state.Pending.Message
-		acceptCommit(t, a, notional, carol, state.Pending, alice2)
-		must.MatchResponse(t, joinWithCommit(t, carol.Client, notional, b64(commit), a.Name), match.HTTPResponse{StatusCode: http.StatusOK})
-		awaitMembership(t, alice2.Client, notional, carol.UserID, spec.Join)
+		joinByExternalCommit(t, a, notional, carolDevice, alice2)
 	})
 }

@@ -300,6 +300,24 @@ func mlsInvite(t testing.TB, ds *harness.Server, roomID string, inviter *mlsMemb
 	return &mlsMember{mlsDevice: target, state: state}
 }
 
+// joinByExternalCommit has joiner's device join the room's group by
+// external commit, from the GroupInfo the DS on ds serves and with the join
+// AAD of member's view of the room, member following the commit; once the
+// DS accepted it, joiner joins the room with it, and member sees the join.
+func joinByExternalCommit(t testing.TB, ds *harness.Server, roomID string, joiner *mlsDevice, member *mlsMember) *mlsMember {
+	t.Helper()
+	gi := unb64(t, joiner.MustDo(t, http.MethodGet, dsPath("rooms", roomID, "mls", "group_info")).Get("group_info").Str)
+	aad := membershipAAD(t, member.Client, roomID, mlsauth.ActionJoin, joiner.UserID, joiner.UserID)
+	state, err := mlsroom.JoinExternal(joiner.id, gi, aad)
+	must.NotError(t, joiner.UserID+"'s external commit", err)
+	joined := &mlsMember{mlsDevice: joiner, state: state}
+	commit := state.Pending.Message // HandleCommit clears Pending
+	acceptCommit(t, ds, roomID, joined, state.Pending, member)
+	must.MatchResponse(t, joinWithCommit(t, joined.Client, roomID, b64(commit), ds.Name), match.HTTPResponse{StatusCode: http.StatusOK})
+	awaitMembership(t, member.Client, roomID, joined.UserID, spec.Join)
+	return joined
+}
+
 // says sends an MLS-encrypted text message and returns its event ID.
 func (m *mlsMember) says(t testing.TB, roomID, text string) string {
 	t.Helper()

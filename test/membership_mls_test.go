@@ -166,14 +166,7 @@ func TestMembershipMLSExternalJoin(t *testing.T) {
 		must.NotError(t, "erin's external commit", err)
 		refuseCommit(t, a, roomID, &mlsMember{mlsDevice: erinDevice, state: erin}, erin.Pending, "M_MLS_FORBIDDEN")
 
-		aad := membershipAAD(t, alice.Client, roomID, mlsauth.ActionJoin, daveDevice.UserID, daveDevice.UserID)
-		daveState, err := mlsroom.JoinExternal(daveDevice.id, gi, aad)
-		must.NotError(t, "dave's external commit", err)
-		dave := &mlsMember{mlsDevice: daveDevice, state: daveState}
-		commit := daveState.Pending.Message
-		acceptCommit(t, a, roomID, dave, daveState.Pending, alice)
-		must.MatchResponse(t, joinWithCommit(t, dave.Client, roomID, b64(commit), a.Name), match.HTTPResponse{StatusCode: http.StatusOK})
-		awaitMembership(t, alice.Client, roomID, dave.UserID, spec.Join)
+		dave := joinByExternalCommit(t, a, roomID, daveDevice, alice)
 		must.Equal(t, "dave reads alice", dave.reads(t, roomID, alice.says(t, roomID, "welcome dave")), "welcome dave")
 	})
 }
