@@ -47,17 +47,17 @@ func TestMembershipRuleFederatedInvites(t *testing.T) {
 		state := roomState(t, alice, roomID)
 		authKeys := []string{spec.MRoomCreate + "|", spec.MRoomPowerLevels + "|", spec.MRoomJoinRules + "|",
 			spec.MRoomHistoryVisibility + "|", spec.MRoomMember + "|" + bob.UserID}
-		invite := func(target string, extra map[string]any) map[string]any {
+		invite := func(extra map[string]any) map[string]any {
 			content := map[string]any{"membership": spec.Invite}
 			maps.Copy(content, extra)
 			return content
 		}
-		withoutCommit := forgedMember(t, b, a, alice, roomID, bob.UserID, dave, invite(dave, nil), authKeys...)
+		withoutCommit := forgedMember(t, b, a, alice, roomID, bob.UserID, dave, invite(nil), authKeys...)
 		otherPL := aadAuthEvents(state, mlsauth.ActionInvite, bob.UserID, dave)
 		otherPL[spec.MRoomPowerLevels] = state[spec.MRoomCreate+"|"]
 		wrongAAD := forgedMember(t, b, a, alice, roomID, bob.UserID, dave,
-			invite(dave, map[string]any{mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, dave, otherPL)}), authKeys...)
-		matching := forgedMember(t, b, a, alice, roomID, bob.UserID, erin, invite(erin, map[string]any{
+			invite(map[string]any{mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, dave, otherPL)}), authKeys...)
+		matching := forgedMember(t, b, a, alice, roomID, bob.UserID, erin, invite(map[string]any{
 			mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, erin, aadAuthEvents(state, mlsauth.ActionInvite, bob.UserID, erin)),
 		}), authKeys...)
 
@@ -86,7 +86,7 @@ func TestMembershipRuleFederatedInvites(t *testing.T) {
 		frank := b.MustRegisterUser(t, "frank")
 		carolAuth := []string{spec.MRoomCreate + "|", spec.MRoomPowerLevels + "|", spec.MRoomJoinRules + "|",
 			spec.MRoomHistoryVisibility + "|", spec.MRoomMember + "|" + carol.UserID}
-		toFrank := forgedMember(t, c, a, alice, roomID, carol.UserID, frank.UserID, invite(frank.UserID, nil), carolAuth...)
+		toFrank := forgedMember(t, c, a, alice, roomID, carol.UserID, frank.UserID, invite(nil), carolAuth...)
 		authJSON := fetchEvents(t, c, a, toFrank.AuthEventIDs()...)
 		status, body := federatedInvite(t, c, b, toFrank, nil)
 		must.Equal(t, "/invite without auth events", status, http.StatusForbidden)
@@ -96,7 +96,7 @@ func TestMembershipRuleFederatedInvites(t *testing.T) {
 		if !strings.Contains(body.Get("error").Str, "must carry mls_commit") {
 			t.Fatalf("/invite refused for another reason: %s", body.Raw)
 		}
-		withCommit := forgedMember(t, c, a, alice, roomID, carol.UserID, frank.UserID, invite(frank.UserID, map[string]any{
+		withCommit := forgedMember(t, c, a, alice, roomID, carol.UserID, frank.UserID, invite(map[string]any{
 			mlsauth.ContentKeyCommit: mlsauthtest.InviteCommit(roomID, frank.UserID, aadAuthEvents(state, mlsauth.ActionInvite, carol.UserID, frank.UserID)),
 		}), carolAuth...)
 		status, body = federatedInvite(t, c, b, withCommit, authJSON)
