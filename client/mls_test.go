@@ -2,12 +2,17 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/matrix-org/dendrite/msc4244/client/matrix"
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
+	"github.com/matrix-org/dendrite/msc4244/client/store"
+	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 )
 
@@ -108,5 +113,44 @@ func TestMLSOwnDevices(t *testing.T) {
 	})
 	if _, err = laptop.SendText(ctx, roomID, "x"); !errors.Is(err, mlsroom.ErrNotMember) {
 		t.Fatalf("the removed laptop sends: %v (undecryptable entry %+v)", err, gone)
+	}
+}
+
+// A Welcome for a room the device does not know yet is taken only from the
+// DS of the room ID's server: another server cannot plant a group for the
+// room by sending one as its own DS.
+func TestWelcomeBeforeInviteOnlyFromTheRoomsServer(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Create(filepath.Join(t.TempDir(), "p"), cheapKey("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{store: s, account: account{Credentials: matrix.Credentials{UserID: "@bob:b.test", DeviceID: "BOB"}}}
+	const roomID = "!room:a.test"
+	welcome := func(sender string) []Entry {
+		t.Helper()
+		content, err := json.Marshal(api.WelcomeContent{RoomID: roomID, Epoch: 1, Welcome: "AAAA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &batch{c: c}
+		if err = b.welcome(ctx, matrix.Event{Type: api.EventWelcome, Sender: sender, Content: content}); err != nil {
+			t.Fatal(err)
+		}
+		return b.entries
+	}
+
+	entries := welcome("@:evil.test")
+	if len(entries) != 1 || entries[0].Kind != KindNotice || !strings.Contains(entries[0].Error, "not sent by the room's Delivery Service") {
+		t.Fatalf("a Welcome from another server: %+v", entries)
+	}
+	if _, found, err := c.loadRoom(roomID); found || err != nil {
+		t.Fatalf("a Welcome from another server left a room record (%v)", err)
+	}
+	// The room's own server gets as far as the Welcome itself, which is
+	// for none of this device's KeyPackages.
+	entries = welcome("@:a.test")
+	if len(entries) != 1 || !strings.Contains(entries[0].Error, "cannot join the group from its Welcome") {
+		t.Fatalf("a Welcome from the room's server: %+v", entries)
 	}
 }

@@ -127,13 +127,16 @@ func (b *batch) welcome(ctx context.Context, ev matrix.Event) error {
 		b.add(Entry{Kind: KindNotice, Sender: ev.Sender, Error: "malformed m.mls.welcome: " + err.Error()})
 		return nil
 	}
-	r, found, err := b.c.loadRoom(content.RoomID)
+	r, _, err := b.c.loadRoom(content.RoomID)
 	if err != nil {
 		return err
 	}
-	if !found {
-		// A Welcome may arrive before the invite: the sender is the DS.
-		r.DS, r.MLS = strings.TrimPrefix(ev.Sender, "@:"), true
+	if r.DS == "" {
+		// The Welcome came before the invite, so the room's create event
+		// is unknown: its DS is taken to be the server of the room ID,
+		// which the creator's server minted, and never the sender's word,
+		// so that no other server can plant a group for the room.
+		r.DS, r.MLS = serverOf(content.RoomID), true
 	}
 	if ev.Sender != api.ServerDevice(r.DS).UserID {
 		b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Sender: ev.Sender, Error: "ignored an m.mls.welcome not sent by the room's Delivery Service"})
