@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/matrix-org/dendrite/msc4244/client"
 	"github.com/matrix-org/dendrite/msc4244/client/store"
@@ -82,21 +82,14 @@ var errNoTerminal = errors.New("no terminal to ask for it on")
 // ask reads a secret from the terminal with echo off (twice when confirm).
 func (e *env) ask(prompt string, confirm bool) (string, error) {
 	tty, ok := e.stdin.(*os.File)
-	if !ok {
-		return "", errNoTerminal
-	}
-	if info, err := tty.Stat(); err != nil || info.Mode()&os.ModeCharDevice == 0 {
+	if !ok || !term.IsTerminal(int(tty.Fd())) {
 		return "", errNoTerminal
 	}
 	read := func(prompt string) (string, error) {
 		fmt.Fprint(e.stderr, prompt+": ")
-		echo(tty, false)
-		defer func() {
-			echo(tty, true)
-			fmt.Fprintln(e.stderr)
-		}()
-		line, err := bufio.NewReader(tty).ReadString('\n')
-		return strings.TrimRight(line, "\r\n"), err
+		defer fmt.Fprintln(e.stderr)
+		line, err := term.ReadPassword(int(tty.Fd()))
+		return string(line), err
 	}
 	first, err := read(prompt)
 	if err != nil {
@@ -115,16 +108,4 @@ func (e *env) ask(prompt string, confirm bool) (string, error) {
 		}
 	}
 	return first, nil
-}
-
-// echo turns the terminal's echo on or off with stty (best effort: without
-// stty, input shows).
-func echo(tty *os.File, on bool) {
-	arg := "-echo"
-	if on {
-		arg = "echo"
-	}
-	cmd := exec.Command("stty", arg)
-	cmd.Stdin = tty
-	_ = cmd.Run()
 }
