@@ -424,10 +424,9 @@ func (c *Client) Join(ctx context.Context, roomIDOrAlias string, via ...string) 
 func (c *Client) knownRoom(ctx context.Context, roomID string) (*room, error) {
 	var r *room
 	err := c.locked(ctx, func() error {
-		found, err := false, error(nil)
-		r, found, err = c.loadRoom(roomID)
-		if !found {
-			r = nil
+		loaded, found, err := c.loadRoom(roomID)
+		if found {
+			r = loaded
 		}
 		return err
 	})

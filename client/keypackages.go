@@ -69,10 +69,7 @@ func (c *Client) replenish(ctx context.Context, count int) error {
 		}
 	}
 	forgetExpired(kps)
-	if len(upload) == 0 {
-		return c.store.Put("keypackages", kps)
-	}
-	if err = c.store.Put("keypackages", kps); err != nil {
+	if err = c.store.Put("keypackages", kps); err != nil || len(upload) == 0 {
 		return err
 	}
 	counts, err := c.api.UploadKeys(ctx, matrix.UploadKeysRequest{OneTimeKeys: upload})
@@ -123,17 +120,12 @@ func (c *Client) usedKeyPackage(id string) error {
 
 // keyCounts tops KeyPackages up when a sync reports few left.
 func (b *batch) keyCounts(ctx context.Context, k *dispatch.KeyCounts) error {
-	count, ok := k.OneTimeKeys[matrix.KeyPackageAlgorithm]
-	if !ok {
-		count = 0
+	// A sync that reports counts but none for "mls" means none are left.
+	err := b.c.replenish(ctx, k.OneTimeKeys[matrix.KeyPackageAlgorithm])
+	if Transient(err) {
+		return nil // tried again at the next sync's counts
 	}
-	if err := b.c.replenish(ctx, count); err != nil {
-		if Transient(err) {
-			return nil // tried again at the next sync's counts
-		}
-		return err
-	}
-	return nil
+	return err
 }
 
 // claimKeyPackage claims a KeyPackage of device and checks it names that
