@@ -140,6 +140,13 @@ type FramedContentAuthData struct {
 	ConfirmationTag []byte
 }
 
+// MarshalAuth writes a's authentication data, with which
+// AuthenticatedContent and AuthenticatedContentTBM end (RFC 9420 §6.1,
+// §6.2).
+func (a *AuthenticatedContent) MarshalAuth(b *cryptobyte.Builder) {
+	a.Auth.marshal(b, a.Content.ContentType)
+}
+
 func (a *FramedContentAuthData) marshal(b *cryptobyte.Builder, ct ContentType) {
 	codec.AddOpaque(b, a.Signature)
 	if ct == ContentCommit {

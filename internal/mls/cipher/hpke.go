@@ -81,8 +81,19 @@ type LabeledSealer struct {
 
 // NewLabeledSealer returns a LabeledSealer for label and context.
 func (s *Suite) NewLabeledSealer(label string, context []byte) *LabeledSealer {
-	info := codec.Marshal(&EncryptContext{Label: label, Context: context})
-	return &LabeledSealer{suite: s, ksContext: s.hpke.keyScheduleContext(info)}
+	return &LabeledSealer{suite: s, ksContext: s.labeledContext(label, context)}
+}
+
+// labeledContext is the key schedule context of EncryptWithLabel's HPKE
+// info, EncryptContext{label, context}, which is hashed without being kept:
+// its context can be a Welcome's whole encrypted GroupInfo.
+func (s *Suite) labeledContext(label string, context []byte) []byte {
+	var ksContext []byte
+	// An EncryptContext always encodes: its context is a byte string.
+	_ = codec.Encode(&EncryptContext{Label: label, Context: context}, func(info []byte) {
+		ksContext = s.hpke.keyScheduleContext(info)
+	})
+	return ksContext
 }
 
 // Seal is EncryptWithLabel(pub, label, context, plaintext) for the sealer's
@@ -117,8 +128,7 @@ func (s *Suite) DecryptWithLabel(priv []byte, label string, context, kemOutput, 
 	if err != nil {
 		return nil, err
 	}
-	info := codec.Marshal(&EncryptContext{Label: label, Context: context})
-	key, nonce := s.keyAndNonce(sharedSecret, s.hpke.keyScheduleContext(info))
+	key, nonce := s.keyAndNonce(sharedSecret, s.labeledContext(label, context))
 	return s.aead.open(key, nonce, nil, ciphertext)
 }
 

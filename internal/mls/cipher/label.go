@@ -20,13 +20,6 @@ func addLabel(b *cryptobyte.Builder, label string) {
 	b.AddBytes([]byte(label))
 }
 
-// addLabeled writes the shape SignContent and EncryptContext share: the
-// prefixed label, then data as opaque<V>.
-func addLabeled(b *cryptobyte.Builder, label string, data []byte) {
-	addLabel(b, label)
-	codec.AddOpaque(b, data)
-}
-
 // KDFLabel is the info of ExpandWithLabel (RFC 9420 §8). Label is the
 // caller's label; the encoding prefixes it with "MLS 1.0 ".
 type KDFLabel struct {
@@ -42,15 +35,43 @@ func (l *KDFLabel) MarshalMLS(b *cryptobyte.Builder) {
 	codec.AddOpaque(b, l.Context)
 }
 
-// SignContent is what SignWithLabel signs (RFC 9420 §5.1.2). Label is the
-// caller's label; the encoding prefixes it with "MLS 1.0 ".
-type SignContent struct {
-	Label   string
-	Content []byte
+// signContent is what SignWithLabel signs (RFC 9420 §5.1.2): the label,
+// prefixed with "MLS 1.0 ", then the encoded content as opaque<V>. The
+// content is a structure, encoded in place.
+type signContent struct {
+	label   string
+	content codec.Marshaler
 }
 
 // MarshalMLS implements codec.Marshaler.
-func (c *SignContent) MarshalMLS(b *cryptobyte.Builder) { addLabeled(b, c.Label, c.Content) }
+func (c *signContent) MarshalMLS(b *cryptobyte.Builder) {
+	addLabel(b, c.label)
+	codec.AddVector(b, c.content.MarshalMLS)
+}
+
+// rawContent is an encoded structure: it encodes as itself.
+type rawContent []byte
+
+// MarshalMLS implements codec.Marshaler.
+func (r rawContent) MarshalMLS(b *cryptobyte.Builder) { b.AddBytes(r) }
+
+// MarshalSignContent returns the encoding of SignContent{label, content}
+// (RFC 9420 §5.1.2), content encoded in place, and the offset of content's
+// encoding in it: for callers that hash that encoding for other purposes
+// as well (see Signer.SignMessage and Suite.VerifyMessage). It fails when
+// content cannot be encoded.
+func MarshalSignContent(label string, content codec.Marshaler) ([]byte, int, error) {
+	var msg []byte
+	err := codec.Encode(&signContent{label: label, content: content}, func(enc []byte) {
+		msg = append(make([]byte, 0, len(enc)), enc...)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	d := codec.NewDecoder(msg)
+	d.Opaque()
+	return msg, len(msg) - len(d.Opaque()), nil
+}
 
 // EncryptContext is the HPKE info of EncryptWithLabel (RFC 9420 §5.1.3).
 // Label is the caller's label; the encoding prefixes it with "MLS 1.0 ".
@@ -60,7 +81,10 @@ type EncryptContext struct {
 }
 
 // MarshalMLS implements codec.Marshaler.
-func (c *EncryptContext) MarshalMLS(b *cryptobyte.Builder) { addLabeled(b, c.Label, c.Context) }
+func (c *EncryptContext) MarshalMLS(b *cryptobyte.Builder) {
+	addLabel(b, c.Label)
+	codec.AddOpaque(b, c.Context)
+}
 
 // RefHashInput is what RefHash hashes (RFC 9420 §5.2). Label is used as
 // given, without a prefix.

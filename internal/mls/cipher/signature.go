@@ -60,7 +60,28 @@ func (k *Signer) PublicKey() []byte { return k.key.public() }
 // SignWithLabel signs SignContent{label, content} (RFC 9420 §5.1.2).
 // content is the encoded structure being signed.
 func (k *Signer) SignWithLabel(label string, content []byte) ([]byte, error) {
-	return k.key.sign(codec.Marshal(&SignContent{Label: label, Content: content}))
+	return k.SignValueWithLabel(label, rawContent(content))
+}
+
+// SignValueWithLabel signs SignContent{label, content}, encoding the
+// structure content in place: a large structure (a GroupInfo with the
+// ratchet tree) is neither encoded on its own nor copied. It fails when
+// content cannot be encoded.
+func (k *Signer) SignValueWithLabel(label string, content codec.Marshaler) ([]byte, error) {
+	var sig []byte
+	var signErr error
+	err := codec.Encode(&signContent{label: label, content: content}, func(msg []byte) {
+		sig, signErr = k.key.sign(msg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sig, signErr
+}
+
+// SignMessage signs an encoded SignContent (see MarshalSignContent).
+func (k *Signer) SignMessage(signContent []byte) ([]byte, error) {
+	return k.key.sign(signContent)
 }
 
 // SignWithLabel signs SignContent{label, content} with the private key
@@ -78,12 +99,36 @@ func (s *Suite) SignWithLabel(priv []byte, label string, content []byte) ([]byte
 // wrapping ErrInvalidSignature, and also ErrInvalidKey when pub is
 // malformed.
 func (s *Suite) VerifyWithLabel(pub []byte, label string, content, sig []byte) error {
-	ok, err := s.sig.verifyMessage(pub, codec.Marshal(&SignContent{Label: label, Content: content}), sig)
+	return s.VerifyValueWithLabel(pub, label, rawContent(content), sig)
+}
+
+// VerifyValueWithLabel is VerifyWithLabel for the structure content,
+// encoded in place as by SignValueWithLabel. It also fails, with the
+// encoding error, when content cannot be encoded.
+func (s *Suite) VerifyValueWithLabel(pub []byte, label string, content codec.Marshaler, sig []byte) error {
+	var verifyErr error
+	err := codec.Encode(&signContent{label: label, content: content}, func(msg []byte) {
+		verifyErr = s.VerifyMessage(pub, msg, sig)
+	})
+	switch {
+	case err != nil:
+		return err
+	case verifyErr != nil:
+		return fmt.Errorf("%w (%s)", verifyErr, label)
+	}
+	return nil
+}
+
+// VerifyMessage checks that sig is a signature by pub of an encoded
+// SignContent (see MarshalSignContent), with the errors of
+// VerifyWithLabel.
+func (s *Suite) VerifyMessage(pub, signContent, sig []byte) error {
+	ok, err := s.sig.verifyMessage(pub, signContent, sig)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %w: signature public key: %v", ErrInvalidSignature, ErrInvalidKey, err)
 	case !ok:
-		return fmt.Errorf("%w: %s", ErrInvalidSignature, label)
+		return ErrInvalidSignature
 	}
 	return nil
 }

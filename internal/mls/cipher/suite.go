@@ -188,10 +188,13 @@ func expand(h func() hash.Hash, prk, info []byte, length int) []byte {
 	return out
 }
 
-// MAC returns HMAC(key, data) with the suite's hash.
-func (s *Suite) MAC(key, data []byte) []byte {
+// MAC returns HMAC(key, data) with the suite's hash, data being the
+// concatenation of the parts given.
+func (s *Suite) MAC(key []byte, data ...[]byte) []byte {
 	m := hmac.New(s.newHash, key)
-	m.Write(data)
+	for _, part := range data {
+		m.Write(part)
+	}
 	return m.Sum(make([]byte, 0, s.hashLen))
 }
 

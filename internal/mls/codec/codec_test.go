@@ -192,3 +192,32 @@ func BenchmarkNestedVector(b *testing.B) {
 		bl.BytesOrPanic()
 	}
 }
+
+// TestMarshalReusesNoOutput checks that encodings Marshal returns do not
+// share the reused buffer, that an empty encoding is nil, and that Encode
+// reports an encoding error without calling its function.
+func TestMarshalReusesNoOutput(t *testing.T) {
+	seven := uint8(7)
+	first := codec.Marshal(&pair{A: 1, B: []byte("first"), D: &seven})
+	want := bytes.Clone(first)
+	second := codec.Marshal(&pair{A: 2, B: []byte("second")})
+	if !bytes.Equal(first, want) || bytes.Equal(first, second) {
+		t.Errorf("a later encoding changed an earlier one: %x, then %x", first, second)
+	}
+	if got := codec.Marshal(emptyValue{}); got != nil {
+		t.Errorf("empty encoding %#v, want nil", got)
+	}
+	called := false
+	err := codec.Encode(failing{}, func([]byte) { called = true })
+	if err == nil || called {
+		t.Errorf("Encode of a failing value: error %v, called %v", err, called)
+	}
+}
+
+type emptyValue struct{}
+
+func (emptyValue) MarshalMLS(*cryptobyte.Builder) {}
+
+type failing struct{}
+
+func (failing) MarshalMLS(b *cryptobyte.Builder) { b.SetError(errors.New("unencodable")) }

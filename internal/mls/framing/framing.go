@@ -58,42 +58,97 @@ var (
 // (RFC 9420 §6.1).
 const signLabel = "FramedContentTBS"
 
+// Authenticated is content with its authentication data, as its sender
+// signed it (RFC 9420 §6.1), and the encoding the signature covers. The
+// membership tag and the confirmed transcript hash cover the same wire
+// format and FramedContent: they are hashed from that encoding, so that a
+// large commit (a path to thousands of members is a megabyte) is encoded
+// once. The content must not be modified once signed or verified; the
+// confirmation tag, which the signature does not cover, is set after
+// signing.
+type Authenticated struct {
+	mls.AuthenticatedContent
+	// signed is SignContent{"FramedContentTBS", FramedContentTBS}. The
+	// FramedContentTBS starts at tbs with the protocol version, then the
+	// wire format and the FramedContent, which end at framedEnd.
+	signed         []byte
+	tbs, framedEnd int
+}
+
+// newAuthenticated encodes what the signature of ac covers; ctx is the
+// group context of its epoch, which the signature covers for member and
+// new_member_commit senders.
+func newAuthenticated(ac *mls.AuthenticatedContent, ctx *mls.GroupContext) (*Authenticated, error) {
+	a := &Authenticated{AuthenticatedContent: *ac}
+	signed, tbs, err := cipher.MarshalSignContent(signLabel, a.TBS(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidContent, err)
+	}
+	a.signed, a.tbs, a.framedEnd = signed, tbs, len(signed)
+	if needsContext(ac.Content.Sender.Type) {
+		// The group context encoded at the end of signed.
+		_ = codec.Encode(ctx, func(enc []byte) { a.framedEnd -= len(enc) })
+	}
+	return a, nil
+}
+
+// Framed returns the encoding of the wire format and the FramedContent,
+// with which AuthenticatedContent and ConfirmedTranscriptHashInput start
+// (RFC 9420 §6.1, §8.2). It must not be modified.
+func (a *Authenticated) Framed() []byte {
+	return a.signed[a.tbs+2 : a.framedEnd]
+}
+
+// membershipTag is the MAC of AuthenticatedContentTBM under the
+// membership key (RFC 9420 §6.2): FramedContentTBS, then the
+// authentication data.
+func (a *Authenticated) membershipTag(s *cipher.Suite, membershipKey []byte) []byte {
+	var auth cryptobyte.Builder
+	a.MarshalAuth(&auth)
+	return s.MAC(membershipKey, a.signed[a.tbs:], auth.BytesOrPanic())
+}
+
 // Sign signs content for sending in wire format wf (RFC 9420 §6.1). ctx is
 // the group context of content's epoch; the signature covers it for member
 // and new_member_commit senders, which require it. For a commit the caller
 // then sets the confirmation tag, which depends on the signature (§8.2),
 // before protecting the result.
-func Sign(signer *cipher.Signer, wf mls.WireFormat, content *mls.FramedContent, ctx *mls.GroupContext) (*mls.AuthenticatedContent, error) {
+func Sign(signer *cipher.Signer, wf mls.WireFormat, content *mls.FramedContent, ctx *mls.GroupContext) (*Authenticated, error) {
 	if err := checkSendable(wf, content, ctx); err != nil {
 		return nil, err
 	}
-	ac := &mls.AuthenticatedContent{WireFormat: wf, Content: *content}
-	tbs, err := encode(ac.TBS(ctx))
+	a, err := newAuthenticated(&mls.AuthenticatedContent{WireFormat: wf, Content: *content}, ctx)
 	if err != nil {
 		return nil, err
 	}
-	ac.Auth.Signature, err = signer.SignWithLabel(signLabel, tbs)
+	a.Auth.Signature, err = signer.SignMessage(a.signed)
 	if err != nil {
 		return nil, fmt.Errorf("mls framing: signing: %w", err)
 	}
-	return ac, nil
+	return a, nil
 }
 
 // VerifySignature checks ac's signature with the sender's signature public
-// key; ctx is the group context of ac's epoch. It returns nil or an error
-// wrapping ErrBadSignature.
-func VerifySignature(s *cipher.Suite, signatureKey []byte, ac *mls.AuthenticatedContent, ctx *mls.GroupContext) error {
+// key; ctx is the group context of ac's epoch. It returns the
+// authenticated content, or an error wrapping ErrBadSignature.
+func VerifySignature(s *cipher.Suite, signatureKey []byte, ac *mls.AuthenticatedContent, ctx *mls.GroupContext) (*Authenticated, error) {
 	if needsContext(ac.Content.Sender.Type) && ctx == nil {
-		return fmt.Errorf("%w: no group context for a %v sender", ErrBadSignature, ac.Content.Sender.Type)
+		return nil, fmt.Errorf("%w: no group context for a %v sender", ErrBadSignature, ac.Content.Sender.Type)
 	}
-	tbs, err := encode(ac.TBS(ctx))
+	a, err := newAuthenticated(ac, ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	if err := s.VerifyWithLabel(signatureKey, signLabel, tbs, ac.Auth.Signature); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	return verifyAuthenticated(s, a, signatureKey)
+}
+
+// verifyAuthenticated checks a's signature with the sender's signature
+// public key.
+func verifyAuthenticated(s *cipher.Suite, a *Authenticated, signatureKey []byte) (*Authenticated, error) {
+	if err := s.VerifyMessage(signatureKey, a.signed, a.Auth.Signature); err != nil {
+		return nil, fmt.Errorf("%w: %w (%s)", ErrBadSignature, err, signLabel)
 	}
-	return nil
+	return a, nil
 }
 
 // checkSendable checks that content can be framed in wire format wf.

@@ -59,7 +59,7 @@ func TestPublicMessageRejections(t *testing.T) {
 		g := randomGroup(t, id)
 		at := fmt.Sprintf("suite %d", id)
 		protect := func() *mls.PublicMessage {
-			m, err := framing.ProtectPublic(g.suite, g.sign(t, mls.WireFormatPublicMessage, removeProposal(), nil), g.ctx, g.membershipKey)
+			m, err := framing.ProtectPublic(g.suite, g.sign(t, mls.WireFormatPublicMessage, removeProposal(), nil), g.membershipKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestPublicMessageSenders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := framing.ProtectPublic(g.suite, ac, g.ctx, nil)
+		m, err := framing.ProtectPublic(g.suite, ac, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,11 +162,13 @@ func TestPublicMessageSenders(t *testing.T) {
 	_, err = framing.Sign(g.signer, mls.WireFormatWelcome, g.content(removeProposal()), g.ctx)
 	wantErr(t, "content for a Welcome", err, framing.ErrInvalidContent)
 	commit := g.sign(t, mls.WireFormatPublicMessage, mls.Content{ContentType: mls.ContentCommit, Commit: &mls.Commit{}}, nil)
-	_, err = framing.ProtectPublic(g.suite, commit, g.ctx, g.membershipKey)
+	_, err = framing.ProtectPublic(g.suite, commit, g.membershipKey)
 	wantErr(t, "commit without confirmation tag", err, framing.ErrInvalidContent)
-	bad := g.sign(t, mls.WireFormatPublicMessage, removeProposal(), nil)
-	bad.Content.Proposal = nil
-	_, err = framing.ProtectPublic(g.suite, bad, g.ctx, g.membershipKey)
+	// Content is encoded once, when signed: content that does not encode
+	// is refused there.
+	bad := g.content(removeProposal())
+	bad.Proposal = nil
+	_, err = framing.Sign(g.signer, mls.WireFormatPublicMessage, bad, g.ctx)
 	wantErr(t, "proposal content without proposal", err, framing.ErrInvalidContent)
 }
 

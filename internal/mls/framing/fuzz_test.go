@@ -39,7 +39,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	commit := mls.Content{ContentType: mls.ContentCommit, Commit: &mls.Commit{}}
 	var seeds [][]byte
 	for _, c := range []mls.Content{removeProposal(), commit} {
-		m, err := framing.ProtectPublic(g.suite, g.sign(t, mls.WireFormatPublicMessage, c, bytes.Repeat([]byte{7}, 32)), g.ctx, g.membershipKey)
+		m, err := framing.ProtectPublic(g.suite, g.sign(t, mls.WireFormatPublicMessage, c, bytes.Repeat([]byte{7}, 32)), g.membershipKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func FuzzUnprotect(f *testing.F) {
 		if codec.Unmarshal(data, &m) != nil {
 			return
 		}
-		var acs []*mls.AuthenticatedContent
+		var acs []*framing.Authenticated
 		switch {
 		case m.PublicMessage != nil:
 			if ac, err := framing.UnprotectPublic(g.suite, m.PublicMessage, g.ctx, g.membershipKey, g.signaturePub); err == nil {
@@ -100,7 +100,7 @@ func FuzzUnprotect(f *testing.F) {
 			}
 		}
 		for _, ac := range acs {
-			if err := framing.VerifySignature(g.suite, g.signaturePub, ac, g.ctx); err != nil {
+			if _, err := framing.VerifySignature(g.suite, g.signaturePub, &ac.AuthenticatedContent, g.ctx); err != nil {
 				t.Fatalf("accepted content whose signature does not verify: %v", err)
 			}
 		}

@@ -17,12 +17,13 @@ import (
 type SignatureKeyFunc func(leaf uint32) ([]byte, error)
 
 // ProtectPrivate encrypts signed content as a PrivateMessage (RFC 9420
-// §6.3). ac must have been signed for wire format mls_private_message by a
+// §6.3). a must have been signed for wire format mls_private_message by a
 // member and, for a commit, carry its confirmation tag. The content is
 // encrypted with the next key of the sender's application or handshake
 // ratchet in tree, which it uses up, followed by padding zero octets; the
 // sender data is encrypted under the epoch's senderDataSecret.
-func ProtectPrivate(s *cipher.Suite, ac *mls.AuthenticatedContent, tree *schedule.SecretTree, senderDataSecret []byte, padding int) (*mls.PrivateMessage, error) {
+func ProtectPrivate(s *cipher.Suite, a *Authenticated, tree *schedule.SecretTree, senderDataSecret []byte, padding int) (*mls.PrivateMessage, error) {
+	ac := &a.AuthenticatedContent
 	if err := checkProtectable(mls.WireFormatPrivateMessage, ac); err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func ProtectPrivate(s *cipher.Suite, ac *mls.AuthenticatedContent, tree *schedul
 // fails any check leaves the tree as it was. The returned content has
 // wire format mls_private_message; checking a commit's confirmation tag is
 // the caller's job.
-func UnprotectPrivate(s *cipher.Suite, m *mls.PrivateMessage, ctx *mls.GroupContext, tree *schedule.SecretTree, senderDataSecret []byte, signatureKey SignatureKeyFunc) (*mls.AuthenticatedContent, error) {
+func UnprotectPrivate(s *cipher.Suite, m *mls.PrivateMessage, ctx *mls.GroupContext, tree *schedule.SecretTree, senderDataSecret []byte, signatureKey SignatureKeyFunc) (*Authenticated, error) {
 	if err := checkEpoch(m.GroupID, m.Epoch, ctx); err != nil {
 		return nil, err
 	}
@@ -118,13 +119,14 @@ func UnprotectPrivate(s *cipher.Suite, m *mls.PrivateMessage, ctx *mls.GroupCont
 	if err != nil {
 		return nil, fmt.Errorf("mls framing: signature key of leaf %d: %w", sd.LeafIndex, err)
 	}
-	if err := VerifySignature(s, pub, ac, ctx); err != nil {
+	a, err := VerifySignature(s, pub, ac, ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := tree.Consume(sd.LeafIndex, typ, sd.Generation); err != nil {
 		return nil, fmt.Errorf("mls framing: %w", err)
 	}
-	return ac, nil
+	return a, nil
 }
 
 // openSenderData decrypts and decodes m's sender data (RFC 9420 §6.3.2).

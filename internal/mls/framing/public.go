@@ -1,6 +1,7 @@
 package framing
 
 import (
+	"crypto/hmac"
 	"fmt"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -8,24 +9,19 @@ import (
 )
 
 // ProtectPublic frames signed content as a PublicMessage (RFC 9420 §6.2).
-// ac must have been signed for wire format mls_public_message and, for a
+// a must have been signed for wire format mls_public_message and, for a
 // commit, carry its confirmation tag. For a member sender it adds the
-// membership tag, a MAC under the epoch's membershipKey; ctx is the group
-// context of the epoch.
-func ProtectPublic(s *cipher.Suite, ac *mls.AuthenticatedContent, ctx *mls.GroupContext, membershipKey []byte) (*mls.PublicMessage, error) {
-	if ac.Content.ContentType == mls.ContentApplication {
+// membership tag, a MAC under the epoch's membershipKey.
+func ProtectPublic(s *cipher.Suite, a *Authenticated, membershipKey []byte) (*mls.PublicMessage, error) {
+	if a.Content.ContentType == mls.ContentApplication {
 		return nil, ErrApplicationPublic
 	}
-	if err := checkProtectable(mls.WireFormatPublicMessage, ac); err != nil {
+	if err := checkProtectable(mls.WireFormatPublicMessage, &a.AuthenticatedContent); err != nil {
 		return nil, err
 	}
-	m := &mls.PublicMessage{Content: ac.Content, Auth: ac.Auth}
-	if ac.Content.Sender.Type == mls.SenderMember {
-		tbm, err := encode(m.TBM(ctx))
-		if err != nil {
-			return nil, err
-		}
-		m.MembershipTag = s.MAC(membershipKey, tbm)
+	m := &mls.PublicMessage{Content: a.Content, Auth: a.Auth}
+	if a.Content.Sender.Type == mls.SenderMember {
+		m.MembershipTag = a.membershipTag(s, membershipKey)
 	}
 	return m, nil
 }
@@ -37,31 +33,29 @@ func ProtectPublic(s *cipher.Suite, ac *mls.AuthenticatedContent, ctx *mls.Group
 // signatureKey, which the caller looked up for m.Content.Sender. It returns
 // the authenticated content, sharing m's memory. Checking a commit's
 // confirmation tag, which needs the next epoch's key, is the caller's job.
-func UnprotectPublic(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext, membershipKey, signatureKey []byte) (*mls.AuthenticatedContent, error) {
+func UnprotectPublic(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext, membershipKey, signatureKey []byte) (*Authenticated, error) {
 	if err := checkPublic(s, m, ctx); err != nil {
 		return nil, err
 	}
-	if m.Content.Sender.Type == mls.SenderMember {
-		tbm, err := encode(m.TBM(ctx))
-		if err != nil {
-			return nil, err
-		}
-		if !s.VerifyMAC(membershipKey, tbm, m.MembershipTag) {
-			return nil, fmt.Errorf("%w: from leaf %d", ErrBadMembershipTag, m.Content.Sender.Index)
-		}
+	a, err := newAuthenticated(m.AuthenticatedContent(), ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	return verifyPublicSignature(s, m, ctx, signatureKey)
+	if m.Content.Sender.Type == mls.SenderMember && !hmac.Equal(a.membershipTag(s, membershipKey), m.MembershipTag) {
+		return nil, fmt.Errorf("%w: from leaf %d", ErrBadMembershipTag, m.Content.Sender.Index)
+	}
+	return verifyAuthenticated(s, a, signatureKey)
 }
 
 // VerifyPublic is UnprotectPublic for a party that is not a member, such as
 // the Delivery Service: it has no membership key, so it checks that a
 // member's message carries a membership tag of the right length but cannot
 // check its value. Everything else is checked as by UnprotectPublic.
-func VerifyPublic(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext, signatureKey []byte) (*mls.AuthenticatedContent, error) {
+func VerifyPublic(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext, signatureKey []byte) (*Authenticated, error) {
 	if err := checkPublic(s, m, ctx); err != nil {
 		return nil, err
 	}
-	return verifyPublicSignature(s, m, ctx, signatureKey)
+	return VerifySignature(s, signatureKey, m.AuthenticatedContent(), ctx)
 }
 
 // checkPublic makes the checks of a PublicMessage that need no key.
@@ -76,14 +70,4 @@ func checkPublic(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext) e
 		return fmt.Errorf("%w: %d octets from leaf %d, want %d", ErrBadMembershipTag, len(m.MembershipTag), m.Content.Sender.Index, s.HashLen())
 	}
 	return nil
-}
-
-// verifyPublicSignature checks m's signature and returns its authenticated
-// content.
-func verifyPublicSignature(s *cipher.Suite, m *mls.PublicMessage, ctx *mls.GroupContext, signatureKey []byte) (*mls.AuthenticatedContent, error) {
-	ac := m.AuthenticatedContent()
-	if err := VerifySignature(s, signatureKey, ac, ctx); err != nil {
-		return nil, err
-	}
-	return ac, nil
 }

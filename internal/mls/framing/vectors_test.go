@@ -101,7 +101,7 @@ func (g *group) content(c mls.Content) *mls.FramedContent {
 }
 
 // sign signs c for wire format wf; commits get confirmationTag.
-func (g *group) sign(t testing.TB, wf mls.WireFormat, c mls.Content, confirmationTag []byte) *mls.AuthenticatedContent {
+func (g *group) sign(t testing.TB, wf mls.WireFormat, c mls.Content, confirmationTag []byte) *framing.Authenticated {
 	t.Helper()
 	ac, err := framing.Sign(g.signer, wf, g.content(c), g.ctx)
 	if err != nil {
@@ -114,7 +114,7 @@ func (g *group) sign(t testing.TB, wf mls.WireFormat, c mls.Content, confirmatio
 }
 
 // unprotectPublic unprotects an encoded MLSMessage(PublicMessage).
-func (g *group) unprotectPublic(data []byte) (*mls.AuthenticatedContent, error) {
+func (g *group) unprotectPublic(data []byte) (*framing.Authenticated, error) {
 	var m mls.MLSMessage
 	if err := codec.Unmarshal(data, &m); err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func (g *group) unprotectPublic(data []byte) (*mls.AuthenticatedContent, error) 
 }
 
 // unprotectPrivate unprotects an encoded MLSMessage(PrivateMessage).
-func (g *group) unprotectPrivate(data []byte, tree *schedule.SecretTree) (*mls.AuthenticatedContent, error) {
+func (g *group) unprotectPrivate(data []byte, tree *schedule.SecretTree) (*framing.Authenticated, error) {
 	var m mls.MLSMessage
 	if err := codec.Unmarshal(data, &m); err != nil {
 		return nil, err
@@ -182,14 +182,14 @@ func TestMessageProtectionVectors(t *testing.T) {
 		}
 		for _, x := range contents {
 			at := fmt.Sprintf("suite %d %s", c.CipherSuite, x.name)
-			check := func(what string, ac *mls.AuthenticatedContent, err error) {
+			check := func(what string, ac *framing.Authenticated, err error) {
 				t.Helper()
 				if err != nil {
 					t.Errorf("%s %s: %v", at, what, err)
 					return
 				}
-				if ac.Content.ContentType != x.wantType || !bytes.Equal(body(ac), x.raw) {
-					t.Errorf("%s %s: got %v %x, want %x", at, what, ac.Content.ContentType, body(ac), x.raw)
+				if ac.Content.ContentType != x.wantType || !bytes.Equal(body(&ac.AuthenticatedContent), x.raw) {
+					t.Errorf("%s %s: got %v %x, want %x", at, what, ac.Content.ContentType, body(&ac.AuthenticatedContent), x.raw)
 				}
 				if ac.Content.Sender != (mls.Sender{Type: mls.SenderMember, Index: senderLeaf}) {
 					t.Errorf("%s %s: sender %+v", at, what, ac.Content.Sender)
@@ -203,7 +203,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				if ac != nil {
 					confirmationTag = ac.Auth.ConfirmationTag
 				}
-				m, err := framing.ProtectPublic(g.suite, g.sign(t, mls.WireFormatPublicMessage, x.content, confirmationTag), g.ctx, g.membershipKey)
+				m, err := framing.ProtectPublic(g.suite, g.sign(t, mls.WireFormatPublicMessage, x.content, confirmationTag), g.membershipKey)
 				if err != nil {
 					t.Fatalf("%s: protecting as public message: %v", at, err)
 				}
@@ -215,7 +215,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				}
 				ac := g.sign(t, mls.WireFormatPrivateMessage, x.content, nil)
 				ac.WireFormat = mls.WireFormatPublicMessage
-				if _, err := framing.ProtectPublic(g.suite, ac, g.ctx, g.membershipKey); !errors.Is(err, framing.ErrApplicationPublic) {
+				if _, err := framing.ProtectPublic(g.suite, ac, g.membershipKey); !errors.Is(err, framing.ErrApplicationPublic) {
 					t.Errorf("%s: protecting as public message: %v, want ErrApplicationPublic", at, err)
 				}
 			}

@@ -263,7 +263,7 @@ func (c *commitBuilder) build() (*PendingCommit, error) {
 		return nil, err
 	}
 	ctx := provisional
-	ctx.ConfirmedTranscriptHash = schedule.ConfirmedTranscriptHash(suite, pub.interim, ac)
+	ctx.ConfirmedTranscriptHash = schedule.ConfirmedTranscriptHash(suite, pub.interim, ac.Framed(), ac.Auth.Signature)
 	epoch := schedule.Derive(suite, c.initSecret, commitSecret, c.pskSecret, &ctx)
 	ac.Auth.ConfirmationTag = schedule.ConfirmationTag(suite, epoch.ConfirmationKey, ctx.ConfirmedTranscriptHash)
 
@@ -275,7 +275,7 @@ func (c *commitBuilder) build() (*PendingCommit, error) {
 			return nil, err
 		}
 	} else {
-		m, err := framing.ProtectPublic(suite, ac, &pub.ctx, nil)
+		m, err := framing.ProtectPublic(suite, ac, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/framing"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/schedule"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/tree"
 )
@@ -138,7 +139,7 @@ func (g *Group) Process(m *mls.MLSMessage) (*Processed, error) {
 	if g.status == removed {
 		return nil, ruled(ErrRemoved, "leaf %d was removed", g.self)
 	}
-	var ac *mls.AuthenticatedContent
+	var ac *framing.Authenticated
 	var err error
 	switch m.WireFormat {
 	case mls.WireFormatPublicMessage:
@@ -198,7 +199,7 @@ func (s *StagedCommit) EpochAuthenticator() []byte { return s.secrets.authentica
 
 // stageReceived validates another member's commit and derives the new
 // epoch's secrets (RFC 9420 §12.4.2).
-func (g *Group) stageReceived(ac *mls.AuthenticatedContent) (*StagedCommit, error) {
+func (g *Group) stageReceived(ac *framing.Authenticated) (*StagedCommit, error) {
 	self := g.self
 	if s := ac.Content.Sender; s.Type == mls.SenderMember && LeafIndex(s.Index) == self {
 		return nil, errOwnCommit

@@ -10,7 +10,7 @@ import (
 
 // unprotectPrivate decrypts and authenticates a PrivateMessage of the
 // current epoch (RFC 9420 §6.3).
-func (g *Group) unprotectPrivate(m *mls.PrivateMessage) (*mls.AuthenticatedContent, error) {
+func (g *Group) unprotectPrivate(m *mls.PrivateMessage) (*framing.Authenticated, error) {
 	if err := g.public.checkEpoch(m.GroupID, m.Epoch); err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (g *Group) content(body mls.Content, aad []byte) *mls.FramedContent {
 // protect turns signed content into a message in the wire format it was
 // signed for: a PublicMessage with the membership tag, or a PrivateMessage
 // sealed with the next key of the member's ratchet.
-func (g *Group) protect(ac *mls.AuthenticatedContent, padding int) (*mls.MLSMessage, error) {
+func (g *Group) protect(ac *framing.Authenticated, padding int) (*mls.MLSMessage, error) {
 	s := g.public.suite
 	if ac.WireFormat == mls.WireFormatPrivateMessage {
 		pm, err := framing.ProtectPrivate(s, ac, g.secretTree, g.secrets.senderData, padding)
@@ -78,7 +78,7 @@ func (g *Group) protect(ac *mls.AuthenticatedContent, padding int) (*mls.MLSMess
 		}
 		return mls.NewPrivateMessage(pm), nil
 	}
-	pm, err := framing.ProtectPublic(s, ac, &g.public.ctx, g.secrets.membership)
+	pm, err := framing.ProtectPublic(s, ac, g.secrets.membership)
 	if err != nil {
 		return nil, err
 	}

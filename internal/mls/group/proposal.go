@@ -5,6 +5,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/framing"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/tree"
 )
 
@@ -92,7 +93,7 @@ func (g *PublicGroup) findProposal(ref []byte) *Proposal {
 
 // checkProposal checks an authenticated proposal: its sender may send its
 // type, and it is valid on its own against the current tree.
-func (g *PublicGroup) checkProposal(ac *mls.AuthenticatedContent) (*Proposal, error) {
+func (g *PublicGroup) checkProposal(ac *framing.Authenticated) (*Proposal, error) {
 	p := ac.Content.Proposal
 	sender := ac.Content.Sender
 	switch sender.Type {
@@ -113,10 +114,10 @@ func (g *PublicGroup) checkProposal(ac *mls.AuthenticatedContent) (*Proposal, er
 		return nil, err
 	}
 	return &Proposal{
-		Ref:      g.suite.MakeProposalRef(codec.Marshal(ac)),
+		Ref:      g.suite.MakeProposalRef(codec.Marshal(&ac.AuthenticatedContent)),
 		Sender:   sender,
 		Proposal: p,
-		content:  ac,
+		content:  &ac.AuthenticatedContent,
 	}, nil
 }
 

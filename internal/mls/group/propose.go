@@ -112,5 +112,5 @@ func signExternal(signer *cipher.Signer, gc *mls.GroupContext, content *mls.Fram
 	if err != nil {
 		return nil, err
 	}
-	return framing.ProtectPublic(suite, ac, gc, nil)
+	return framing.ProtectPublic(suite, ac, nil)
 }

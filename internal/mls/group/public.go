@@ -278,7 +278,7 @@ func (g *PublicGroup) checkEpoch(groupID []byte, epoch uint64) error {
 // verifyPublic authenticates a PublicMessage: group, epoch, sender,
 // signature, and the membership tag of a member's message — its value when
 // membershipKey is given (a member), its presence otherwise.
-func (g *PublicGroup) verifyPublic(m *mls.PublicMessage, membershipKey []byte) (*mls.AuthenticatedContent, error) {
+func (g *PublicGroup) verifyPublic(m *mls.PublicMessage, membershipKey []byte) (*framing.Authenticated, error) {
 	if err := g.checkEpoch(m.Content.GroupID, m.Content.Epoch); err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (g *PublicGroup) verifyPublic(m *mls.PublicMessage, membershipKey []byte) (
 	if err != nil {
 		return nil, err
 	}
-	var ac *mls.AuthenticatedContent
+	var ac *framing.Authenticated
 	if membershipKey != nil {
 		ac, err = framing.UnprotectPublic(g.suite, m, &g.ctx, membershipKey, key)
 	} else {

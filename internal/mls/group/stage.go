@@ -6,6 +6,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/framing"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/schedule"
 )
 
@@ -15,7 +16,7 @@ type PublicCommit struct {
 	from *PublicGroup
 	next *PublicGroup
 
-	content *mls.AuthenticatedContent
+	content *framing.Authenticated
 	list    *proposalList
 	applied *applied
 	// provisional is the group context path secrets are encrypted under
@@ -44,7 +45,7 @@ func (g *PublicGroup) StageCommit(m *mls.PublicMessage) (*PublicCommit, error) {
 }
 
 // stageCommit validates and applies an authenticated commit.
-func (g *PublicGroup) stageCommit(ac *mls.AuthenticatedContent) (*PublicCommit, error) {
+func (g *PublicGroup) stageCommit(ac *framing.Authenticated) (*PublicCommit, error) {
 	commit := ac.Content.Commit
 	sender := ac.Content.Sender
 	if sender.Type != mls.SenderMember && sender.Type != mls.SenderNewMemberCommit {
@@ -99,9 +100,9 @@ func (g *PublicGroup) stageCommit(ac *mls.AuthenticatedContent) (*PublicCommit, 
 // provisional group context and applied proposals are given (RFC 9420
 // §8.2): the new confirmed transcript hash covers the commit, the interim
 // one its confirmation tag.
-func (g *PublicGroup) successor(provisional mls.GroupContext, a *applied, ac *mls.AuthenticatedContent) *PublicGroup {
+func (g *PublicGroup) successor(provisional mls.GroupContext, a *applied, ac *framing.Authenticated) *PublicGroup {
 	ctx := provisional
-	ctx.ConfirmedTranscriptHash = schedule.ConfirmedTranscriptHash(g.suite, g.interim, ac)
+	ctx.ConfirmedTranscriptHash = schedule.ConfirmedTranscriptHash(g.suite, g.interim, ac.Framed(), ac.Auth.Signature)
 	var clients *clientCounts
 	if g.clientsCache != nil && a.clients != nil {
 		clients = g.clientsCache.with(a.clients.counts)

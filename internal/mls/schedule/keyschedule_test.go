@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"golang.org/x/crypto/cryptobyte"
+
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
@@ -220,7 +222,12 @@ func TestTranscriptHashVectors(t *testing.T) {
 		if ac.Content.ContentType != mls.ContentCommit {
 			t.Fatalf("%s: content is a %v, want a commit", at, ac.Content.ContentType)
 		}
-		confirmed := schedule.ConfirmedTranscriptHash(s, c.InterimBefore, &ac)
+		// The encoding of the wire format and FramedContent is the
+		// AuthenticatedContent's without its authentication data.
+		var auth cryptobyte.Builder
+		ac.MarshalAuth(&auth)
+		framed := c.AuthenticatedContent[:len(c.AuthenticatedContent)-len(auth.BytesOrPanic())]
+		confirmed := schedule.ConfirmedTranscriptHash(s, c.InterimBefore, framed, ac.Auth.Signature)
 		equal(t, at+" confirmed transcript hash", confirmed, c.ConfirmedAfter)
 		equal(t, at+" confirmation tag", schedule.ConfirmationTag(s, c.ConfirmationKey, c.ConfirmedAfter), ac.Auth.ConfirmationTag)
 		if !schedule.VerifyConfirmationTag(s, c.ConfirmationKey, c.ConfirmedAfter, ac.Auth.ConfirmationTag) {

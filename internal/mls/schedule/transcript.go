@@ -1,18 +1,29 @@
 package schedule
 
 import (
+	"golang.org/x/crypto/cryptobyte"
+
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 )
 
-// ConfirmedTranscriptHash returns the confirmed transcript hash after the
-// commit in ac, which must carry a commit and its signature:
-// Hash(interim_transcript_hash || ConfirmedTranscriptHashInput)
+// ConfirmedTranscriptHash returns the confirmed transcript hash after a
+// commit: Hash(interim_transcript_hash || ConfirmedTranscriptHashInput)
 // (RFC 9420 §8.2). interim is the interim transcript hash of the epoch the
-// commit was sent in.
-func ConfirmedTranscriptHash(s *cipher.Suite, interim []byte, ac *mls.AuthenticatedContent) []byte {
-	return s.Hash(codec.MarshalTo(append([]byte(nil), interim...), ac.ConfirmedTranscriptHashInput()))
+// commit was sent in; framed is the encoding of the commit's wire format
+// and FramedContent, which ConfirmedTranscriptHashInput starts with, and
+// signature its signature. The encoding is passed in, and hashed in place,
+// because its signature covers it too: a commit with a path to thousands
+// of members is a megabyte.
+func ConfirmedTranscriptHash(s *cipher.Suite, interim, framed, signature []byte) []byte {
+	var sig cryptobyte.Builder
+	codec.AddOpaque(&sig, signature)
+	h := s.NewHash()
+	h.Write(interim)
+	h.Write(framed)
+	h.Write(sig.BytesOrPanic())
+	return h.Sum(nil)
 }
 
 // InterimTranscriptHash returns Hash(confirmed_transcript_hash ||
