@@ -13,7 +13,6 @@ import (
 
 	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/matrix-org/gomatrixserverlib"
-	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/sirupsen/logrus"
 	"github.com/tidwall/gjson"
@@ -184,7 +183,7 @@ type DSClient struct {
 func (c *DSClient) Invite(ctx context.Context, server spec.ServerName, roomID spec.RoomID, inviter, invitee spec.UserID, commit string) error {
 	var res struct{}
 	body := DSInviteRequest{Inviter: inviter.String(), Invitee: invitee.String(), MLSCommit: commit}
-	return c.do(ctx, http.MethodPut, server, roomPath(roomID, "invite"), nil, body, &res)
+	return doSigned(ctx, c.Config, c.Client, http.MethodPut, server, roomPath(roomID, "invite"), body, &res)
 }
 
 // Commits reads the log of the room's DS on server from fromEpoch on, for
@@ -192,7 +191,7 @@ func (c *DSClient) Invite(ctx context.Context, server spec.ServerName, roomID sp
 func (c *DSClient) Commits(ctx context.Context, server spec.ServerName, roomID spec.RoomID, user spec.UserID, fromEpoch uint64, limit int) (*api.CommitsResponse, error) {
 	query := url.Values{"user_id": {user.String()}, "from_epoch": {strconv.FormatUint(fromEpoch, 10)}, "limit": {strconv.Itoa(limit)}}
 	var res api.CommitsResponse
-	return &res, c.do(ctx, http.MethodGet, server, roomPath(roomID, "mls", "commits"), query, nil, &res)
+	return &res, doSigned(ctx, c.Config, c.Client, http.MethodGet, server, roomPath(roomID, "mls", "commits")+"?"+query.Encode(), nil, &res)
 }
 
 // roomPath is the federation path of a room below the DS's prefix.
@@ -202,26 +201,6 @@ func roomPath(roomID spec.RoomID, segments ...string) string {
 		path += "/" + s
 	}
 	return path
-}
-
-func (c *DSClient) do(ctx context.Context, method string, server spec.ServerName, path string, query url.Values, body, out any) error {
-	if len(query) > 0 {
-		path += "?" + query.Encode()
-	}
-	fedReq := fclient.NewFederationRequest(method, c.Config.ServerName, server, path)
-	if body != nil {
-		if err := fedReq.SetContent(body); err != nil {
-			return err
-		}
-	}
-	if err := fedReq.Sign(c.Config.ServerName, c.Config.KeyID, c.Config.PrivateKey); err != nil {
-		return err
-	}
-	req, err := fedReq.HTTPRequest()
-	if err != nil {
-		return err
-	}
-	return c.Client.DoRequestAndParseResponse(ctx, req, out)
 }
 
 // ErrNotRoomDS is returned by HandleDSInvite when the request does not come

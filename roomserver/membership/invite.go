@@ -31,6 +31,26 @@ type FederationClient interface {
 	DoRequestAndParseResponse(ctx context.Context, req *http.Request, result any) error
 }
 
+// doSigned sends a federation request signed by this server to server,
+// with body (when not nil) as its JSON content, and decodes the answer into
+// out.
+func doSigned(ctx context.Context, cfg *config.Global, client FederationClient, method string, server spec.ServerName, path string, body, out any) error {
+	fedReq := fclient.NewFederationRequest(method, cfg.ServerName, server, path)
+	if body != nil {
+		if err := fedReq.SetContent(body); err != nil {
+			return err
+		}
+	}
+	if err := fedReq.Sign(cfg.ServerName, cfg.KeyID, cfg.PrivateKey); err != nil {
+		return err
+	}
+	req, err := fedReq.HTTPRequest()
+	if err != nil {
+		return err
+	}
+	return client.DoRequestAndParseResponse(ctx, req, out)
+}
+
 // InviteClient has remote invitees' servers sign invites.
 type InviteClient struct {
 	Config  *config.Global
@@ -51,23 +71,8 @@ func (c *InviteClient) Sign(ctx context.Context, draft *Draft) (gomatrixserverli
 		body.AuthEvents = append(body.AuthEvents, authEvent.JSON())
 	}
 	path := "/_matrix/federation/v2/invite/" + url.PathEscape(ev.RoomID().String()) + "/" + url.PathEscape(ev.EventID())
-	fedReq := fclient.NewFederationRequest(http.MethodPut, c.Config.ServerName, invitee.Domain(), path)
-	if err = fedReq.SetContent(body); err != nil {
-		return nil, err
-	}
-	identity, err := c.Config.SigningIdentityFor(c.Config.ServerName)
-	if err != nil {
-		return nil, err
-	}
-	if err = fedReq.Sign(identity.ServerName, identity.KeyID, identity.PrivateKey); err != nil {
-		return nil, err
-	}
-	req, err := fedReq.HTTPRequest()
-	if err != nil {
-		return nil, err
-	}
 	var res fclient.RespInviteV2
-	if err = c.Client.DoRequestAndParseResponse(ctx, req, &res); err != nil {
+	if err = doSigned(ctx, c.Config, c.Client, http.MethodPut, invitee.Domain(), path, body, &res); err != nil {
 		return nil, err
 	}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(ev.Version())
