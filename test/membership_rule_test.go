@@ -138,7 +138,9 @@ func TestMembershipRuleClientPaths(t *testing.T) {
 		expectForbidden(t, gina.Do(t, http.MethodPost, clientV3("join", shared), client.WithJSON(map[string]any{})), needsCommit)
 		expectForbidden(t, bob.Do(t, http.MethodPost, clientV3("join", shared), client.WithJSON(map[string]any{}),
 			client.WithQuery("server_name", string(a.Name))), needsCommit)
-		// A well-formed commit with a matching AAD that the DS never saw.
+		// A well-formed commit with a matching AAD that the DS never saw
+		// (the DS does not even let users without a membership read its
+		// log; see below for invited users).
 		for _, u := range []*client.Client{gina, bob} {
 			expectForbidden(t, joinWithCommit(t, u, shared, externalCommit(t, alice, shared, u.UserID), a.Name), "has not accepted this commit")
 			must.Equal(t, "membership of "+u.UserID, memberState(t, alice, shared, u.UserID), "")
@@ -158,5 +160,15 @@ func TestMembershipRuleClientPaths(t *testing.T) {
 		expectForbidden(t, bob.Do(t, http.MethodPost, clientV3("join", notional), client.WithJSON(map[string]any{}),
 			client.WithQuery("server_name", string(a.Name))), needsCommit)
 		expectForbidden(t, gina.Do(t, http.MethodPost, clientV3("join", notional), client.WithJSON(map[string]any{})), needsCommit)
+
+		// Invited users may read the DS's log, locally and from B: it
+		// lacks the commit the DS never saw.
+		grouped, _ := mlsRoom(t, a, newMLSDevice(t, alice), map[string]any{"preset": "private_chat", "initial_state": joinedOnly})
+		for _, u := range []*client.Client{gina, bob} {
+			alice.MustInvite(t, grouped, u.UserID)
+			awaitMembership(t, alice, grouped, u.UserID, spec.Invite)
+			expectForbidden(t, joinWithCommit(t, u, grouped, externalCommit(t, alice, grouped, u.UserID), a.Name), "has not accepted this commit (epoch")
+			must.Equal(t, "membership of "+u.UserID, memberState(t, alice, grouped, u.UserID), spec.Invite)
+		}
 	})
 }
