@@ -36,6 +36,10 @@ func (t *Tree) nodeHash(x NodeIndex) []byte {
 	h := c.hashes[i*n : (i+1)*n]
 	t.hashInto(h, &in)
 	c.valid[i] |= hashValid
+	// Fill the resolution size cache too, in O(1) from the children's,
+	// which their hashes filled: while t owns the chunk. Once the tree is
+	// cloned (a commit staged), filling it would copy every chunk.
+	t.resolutionSize(x)
 	return h
 }
 
