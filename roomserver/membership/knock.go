@@ -90,10 +90,7 @@ func (k *Knocker) buildLocally(ctx context.Context, proto *gomatrixserverlib.Pro
 	if err != nil {
 		return nil, nil, err
 	}
-	state := make([]gomatrixserverlib.PDU, len(res.StateEvents))
-	for i, ev := range res.StateEvents {
-		state[i] = ev.PDU
-	}
+	state := statePDUs(res.StateEvents)
 	provider := gomatrixserverlib.NewAuthEvents(state)
 	if err = gomatrixserverlib.Allowed(event.PDU, &provider, UserIDForSender); err != nil {
 		return nil, nil, err
@@ -185,10 +182,7 @@ func (k *Knocker) currentState(ctx context.Context, roomID spec.RoomID) ([]gomat
 	if err := k.RoomServer.QueryLatestEventsAndState(ctx, &api.QueryLatestEventsAndStateRequest{RoomID: roomID.String(), StateToFetch: tuples}, &res); err != nil {
 		return nil, err
 	}
-	state := make([]gomatrixserverlib.PDU, len(res.StateEvents))
-	for i, ev := range res.StateEvents {
-		state[i] = ev.PDU
-	}
+	state := statePDUs(res.StateEvents)
 	return state, nil
 }
 

@@ -118,10 +118,7 @@ func (s *Sender) build(ctx context.Context, roomID spec.RoomID, sender, target s
 	if err != nil {
 		return nil, err
 	}
-	state := make([]gomatrixserverlib.PDU, len(res.StateEvents))
-	for i, ev := range res.StateEvents {
-		state[i] = ev.PDU
-	}
+	state := statePDUs(res.StateEvents)
 	provider := gomatrixserverlib.NewAuthEvents(state)
 	refs, err := needed.AuthEventReferences(&provider)
 	if err != nil {
@@ -156,6 +153,15 @@ func (s *Sender) build(ctx context.Context, roomID spec.RoomID, sender, target s
 		return nil, err
 	}
 	return draft, nil
+}
+
+// statePDUs returns the PDUs of the roomserver's headered events.
+func statePDUs(events []*types.HeaderedEvent) []gomatrixserverlib.PDU {
+	state := make([]gomatrixserverlib.PDU, len(events))
+	for i, ev := range events {
+		state[i] = ev.PDU
+	}
+	return state
 }
 
 // maxPrevEvents bounds prev_events as Dendrite does.
