@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"golang.org/x/crypto/cryptobyte"
+
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 )
 
@@ -37,9 +39,9 @@ const modeBase = 0x00
 
 // keyScheduleContext is mode || psk_id_hash || info_hash (RFC 9180 §5.1):
 // everything of the key schedule that depends on info and not on the
-// shared secret.
-func (h *hpkeSuite) keyScheduleContext(info []byte) []byte {
-	infoHash := h.kdf.extract(nil, "info_hash", info)
+// shared secret. info is the concatenation of the parts given.
+func (h *hpkeSuite) keyScheduleContext(info ...[]byte) []byte {
+	infoHash := h.kdf.extract(nil, "info_hash", info...)
 	c := make([]byte, 0, 1+len(h.pskIDHash)+len(infoHash))
 	c = append(c, modeBase)
 	c = append(c, h.pskIDHash...)
@@ -85,15 +87,13 @@ func (s *Suite) NewLabeledSealer(label string, context []byte) *LabeledSealer {
 }
 
 // labeledContext is the key schedule context of EncryptWithLabel's HPKE
-// info, EncryptContext{label, context}, which is hashed without being kept:
-// its context can be a Welcome's whole encrypted GroupInfo.
+// info, EncryptContext{label, context}, which is hashed in two parts, the
+// context where it is: it can be a Welcome's whole encrypted GroupInfo.
 func (s *Suite) labeledContext(label string, context []byte) []byte {
-	var ksContext []byte
-	// An EncryptContext always encodes: its context is a byte string.
-	_ = codec.Encode(&EncryptContext{Label: label, Context: context}, func(info []byte) {
-		ksContext = s.hpke.keyScheduleContext(info)
-	})
-	return ksContext
+	var header cryptobyte.Builder
+	addLabel(&header, label)
+	codec.AddVarint(&header, len(context))
+	return s.hpke.keyScheduleContext(header.BytesOrPanic(), context)
 }
 
 // Seal is EncryptWithLabel(pub, label, context, plaintext) for the sealer's

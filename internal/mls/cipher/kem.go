@@ -5,6 +5,7 @@ package cipher
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -29,14 +30,20 @@ type labeledKDF struct {
 	suiteID []byte
 }
 
-// extract is LabeledExtract(salt, label, ikm).
-func (k *labeledKDF) extract(salt []byte, label string, ikm []byte) []byte {
-	in := make([]byte, 0, len(hpkeVersion)+len(k.suiteID)+len(label)+len(ikm))
-	in = append(in, hpkeVersion...)
-	in = append(in, k.suiteID...)
-	in = append(in, label...)
-	in = append(in, ikm...)
-	return extract(k.newHash, salt, in)
+// extract is LabeledExtract(salt, label, ikm), ikm being the
+// concatenation of the parts given: HKDF-Extract is HMAC(salt, ikm)
+// (RFC 5869 §2.2, an empty salt standing for HashLen zeros as it does for
+// HMAC), so a large ikm (the info of a Welcome's HPKE, which holds the
+// encrypted GroupInfo) is hashed where it is rather than copied.
+func (k *labeledKDF) extract(salt []byte, label string, ikm ...[]byte) []byte {
+	m := hmac.New(k.newHash, salt)
+	m.Write([]byte(hpkeVersion))
+	m.Write(k.suiteID)
+	m.Write([]byte(label))
+	for _, part := range ikm {
+		m.Write(part)
+	}
+	return m.Sum(nil)
 }
 
 // expand is LabeledExpand(prk, label, info, length). Callers keep length

@@ -8,6 +8,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/schedule"
 )
 
@@ -104,16 +105,20 @@ func parallel(n int, f func(i int) error) error {
 }
 
 // EncryptGroupInfo encrypts a signed GroupInfo for a Welcome under the
-// welcome secret of its epoch (RFC 9420 §12.4.3.1).
+// welcome secret of its epoch (RFC 9420 §12.4.3.1). The GroupInfo is
+// encoded into a reused buffer: with the ratchet tree it is megabytes.
 func EncryptGroupInfo(s *cipher.Suite, welcomeSecret []byte, gi *mls.GroupInfo) ([]byte, error) {
-	plaintext, err := encode(gi)
-	if err != nil {
-		return nil, err
-	}
 	key, nonce := schedule.WelcomeKey(s, welcomeSecret)
-	ciphertext, err := s.Seal(key, nonce, nil, plaintext)
+	var ciphertext []byte
+	var sealErr error
+	err := codec.Encode(gi, func(plaintext []byte) {
+		ciphertext, sealErr = s.Seal(key, nonce, nil, plaintext)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("mls framing: group info encryption: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidContent, err)
+	}
+	if sealErr != nil {
+		return nil, fmt.Errorf("mls framing: group info encryption: %w", sealErr)
 	}
 	return ciphertext, nil
 }
@@ -153,27 +158,21 @@ func DecryptGroupSecrets(s *cipher.Suite, w *mls.Welcome, keyPackageRef, initPri
 }
 
 // SignGroupInfo sets gi's signature: SignWithLabel over GroupInfoTBS
-// (RFC 9420 §12.4.3) with the signer's key.
+// (RFC 9420 §12.4.3) with the signer's key. The GroupInfoTBS is encoded
+// in place in what is signed.
 func SignGroupInfo(signer *cipher.Signer, gi *mls.GroupInfo) error {
-	tbs, err := encode(gi.TBS())
+	sig, err := signer.SignValueWithLabel(groupInfoLabel, gi.TBS())
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: signing group info: %w", ErrInvalidContent, err)
 	}
-	gi.Signature, err = signer.SignWithLabel(groupInfoLabel, tbs)
-	if err != nil {
-		return fmt.Errorf("mls framing: signing group info: %w", err)
-	}
+	gi.Signature = sig
 	return nil
 }
 
 // VerifyGroupInfo checks gi's signature with the signature key of the
 // member at gi.Signer. It returns nil or an error wrapping ErrBadSignature.
 func VerifyGroupInfo(s *cipher.Suite, signatureKey []byte, gi *mls.GroupInfo) error {
-	tbs, err := encode(gi.TBS())
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSignature, err)
-	}
-	if err := s.VerifyWithLabel(signatureKey, groupInfoLabel, tbs, gi.Signature); err != nil {
+	if err := s.VerifyValueWithLabel(signatureKey, groupInfoLabel, gi.TBS(), gi.Signature); err != nil {
 		return fmt.Errorf("%w: group info: %w", ErrBadSignature, err)
 	}
 	return nil
