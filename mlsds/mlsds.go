@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/matrix-org/dendrite/clientapi/producers"
 	fedrouting "github.com/matrix-org/dendrite/federationapi/routing"
 	"github.com/matrix-org/dendrite/internal/httputil"
 	"github.com/matrix-org/dendrite/internal/sqlutil"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/internal"
+	"github.com/matrix-org/dendrite/msc4244/mlsds/producers"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/routing"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/storage"
 )
@@ -34,11 +34,13 @@ type RoomServer interface {
 // NewInternalAPI builds the DS of cfg's server. Its database is the one
 // configured for MSCs (mscs.database), its MLS signature keys are in
 // mls_ds_key.pem next to the server's Matrix signing key (created on first
-// start), and it sends to devices through JetStream as "@:<server>". Before
-// it returns, fan-outs a crash interrupted are sent again.
+// start), and it sends to devices as "@:<server>": through JetStream to this
+// server's devices, in EDUs queued with federation to other servers' (or,
+// when federation is nil, through JetStream too). Before it returns,
+// fan-outs a crash interrupted are sent again.
 func NewInternalAPI(
 	processCtx *process.ProcessContext, cfg *config.Dendrite, cm *sqlutil.Connections,
-	natsInstance *jetstream.NATSInstance, rsAPI RoomServer, userAPI userapi.ClientUserAPI, enableMetrics bool,
+	natsInstance *jetstream.NATSInstance, rsAPI RoomServer, federation producers.EDUSender, enableMetrics bool,
 ) (api.DeliveryServiceAPI, error) {
 	db, err := storage.NewDatabase(cm, &cfg.MSCs.Database)
 	if err != nil {
@@ -49,11 +51,11 @@ func NewInternalAPI(
 		return nil, fmt.Errorf("mlsds: %w", err)
 	}
 	js, _ := natsInstance.Prepare(processCtx, &cfg.Global.JetStream)
-	out := &producers.SyncAPIProducer{
-		JetStream:              js,
-		TopicSendToDeviceEvent: cfg.Global.JetStream.Prefixed(jetstream.OutputSendToDeviceEvent),
-		ServerName:             cfg.Global.ServerName,
-		UserAPI:                userAPI,
+	out := &producers.ToDevice{
+		JetStream:  js,
+		Topic:      cfg.Global.JetStream.Prefixed(jetstream.OutputSendToDeviceEvent),
+		ServerName: cfg.Global.ServerName,
+		Federation: federation,
 	}
 	if enableMetrics {
 		internal.RegisterMetrics()

@@ -9,7 +9,6 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/mlsdstest"
-	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 	"github.com/matrix-org/dendrite/msc4244/test/match"
@@ -41,15 +40,7 @@ func TestDSCommitsAcrossServers(t *testing.T) {
 		// profile's AAD.
 		kp, err := bob.id.NewKeyPackage(false)
 		must.NotError(t, "bob's KeyPackage", err)
-		aad := &mlsauth.AAD{Action: mlsauth.ActionInvite, Target: bob.UserID, AuthEvents: map[string]string{}}
-		for _, evType := range mlsauth.RequiredAuthEvents(mlsauth.ActionInvite, false) {
-			stateKey := ""
-			if evType == "m.room.member" {
-				stateKey = alice.UserID
-			}
-			aad.AuthEvents[evType] = stateEventID(t, alice.Client, roomID, evType, stateKey)
-		}
-		add, err := aliceState.Commit(mlsroom.CommitRequest{Add: [][]byte{kp.Message}, AAD: aad.Marshal()})
+		add, err := aliceState.Commit(mlsroom.CommitRequest{Add: [][]byte{kp.Message}, AAD: inviteAAD(t, alice.Client, roomID, bob.UserID)})
 		must.NotError(t, "alice's Add", err)
 		sendToDS(t, alice.Client, a, commitContent(roomID, add))
 		for _, c := range []*client.Client{alice.Client, bob.Client} {

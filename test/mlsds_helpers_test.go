@@ -21,6 +21,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to look into a server's database
 
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
+	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
 	"github.com/matrix-org/dendrite/msc4244/test/must"
@@ -200,6 +201,18 @@ func logSummary(t testing.TB, c *client.Client, roomID string) string {
 // for userID, read from its database.
 func storedToDevice(t testing.TB, s *harness.Server, userID string) int {
 	t.Helper()
+	db := syncDB(t, s)
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM syncapi_send_to_device WHERE user_id = $1", userID).Scan(&n); err != nil {
+		t.Fatalf("reading %s's to-device messages: %v", s.Name, err)
+	}
+	return n
+}
+
+// syncDB opens the database of the server's sync API, closed when the test
+// ends.
+func syncDB(t testing.TB, s *harness.Server) *sql.DB {
+	t.Helper()
 	driver, dsn := "postgres", string(s.Config.Global.DatabaseOptions.ConnectionString)
 	if conn := s.Config.SyncAPI.Database.ConnectionString; conn.IsSQLite() {
 		driver, dsn = "sqlite3", strings.TrimPrefix(string(conn), "file:")
@@ -210,12 +223,8 @@ func storedToDevice(t testing.TB, s *harness.Server, userID string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close() // nolint: errcheck
-	var n int
-	if err = db.QueryRow("SELECT COUNT(*) FROM syncapi_send_to_device WHERE user_id = $1", userID).Scan(&n); err != nil {
-		t.Fatalf("reading %s's to-device messages: %v", s.Name, err)
-	}
-	return n
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 // federationGET sends a GET signed by server from, as federation requests
@@ -248,4 +257,19 @@ func federationGET(t testing.TB, from, to *harness.Server, requestURI string, st
 		t.Fatalf("GET %s on %s as %s: HTTP %d, want %d: %s", requestURI, to.Name, from.Name, res.StatusCode, status, body)
 	}
 	return body
+}
+
+// inviteAAD is the profile's AAD of alice inviting target, from alice's
+// view of the room's state.
+func inviteAAD(t testing.TB, alice *client.Client, roomID, target string) []byte {
+	t.Helper()
+	aad := &mlsauth.AAD{Action: mlsauth.ActionInvite, Target: target, AuthEvents: map[string]string{}}
+	for _, evType := range mlsauth.RequiredAuthEvents(mlsauth.ActionInvite, false) {
+		stateKey := ""
+		if evType == "m.room.member" {
+			stateKey = alice.UserID
+		}
+		aad.AuthEvents[evType] = stateEventID(t, alice, roomID, evType, stateKey)
+	}
+	return aad.Marshal()
 }

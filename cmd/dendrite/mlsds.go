@@ -9,6 +9,7 @@ import (
 	mlsclientapi "github.com/matrix-org/dendrite/msc4244/clientapi"
 	mlsfederationapi "github.com/matrix-org/dendrite/msc4244/federationapi"
 	"github.com/matrix-org/dendrite/msc4244/mlsds"
+	"github.com/matrix-org/dendrite/msc4244/mlsds/producers"
 )
 
 // registerDeliveryService builds the MLS Delivery Service and registers its
@@ -17,7 +18,13 @@ import (
 // creation), /sendToDevice and federation /send (messages to the DS).
 func registerDeliveryService(s *shared, monolith *setup.Monolith, routers httputil.Routers) {
 	cfg := s.cfg
-	ds, err := mlsds.NewInternalAPI(s.processCtx, cfg, s.cm, s.nats, monolith.RoomserverAPI, monolith.UserAPI, caching.EnableMetrics)
+	var federation producers.EDUSender
+	if queues, err := mlsfederationapi.OutgoingQueues(monolith.FederationAPI); err == nil {
+		federation = queues
+	} else {
+		logrus.WithError(err).Warn("the MLS Delivery Service relays to other servers through the federation API, one EDU per device")
+	}
+	ds, err := mlsds.NewInternalAPI(s.processCtx, cfg, s.cm, s.nats, monolith.RoomserverAPI, federation, caching.EnableMetrics)
 	if err != nil {
 		logrus.WithError(err).Panic("failed to start the MLS Delivery Service")
 	}

@@ -29,10 +29,12 @@ type RoomServer interface {
 	CurrentStateEvent(ctx context.Context, roomID spec.RoomID, eventType string, stateKey string) (gomatrixserverlib.PDU, error)
 }
 
-// ToDeviceSender sends to-device messages to local and remote devices;
-// Dendrite's clientapi/producers.SyncAPIProducer is one.
+// ToDeviceSender sends to-device messages to local and remote devices
+// (package mlsds/producers).
 type ToDeviceSender interface {
-	SendToDevice(ctx context.Context, sender, userID, deviceID, eventType string, message json.RawMessage) error
+	// SendToDevices sends one to-device message from sender to each of
+	// devices, and returns once all are handed to their delivery paths.
+	SendToDevices(ctx context.Context, sender, eventType string, content json.RawMessage, devices []api.Device) error
 }
 
 // DeliveryService is the DS of one server. It implements
@@ -229,10 +231,5 @@ func (ds *DeliveryService) send(ctx context.Context, eventType string, content a
 	if err != nil {
 		return err
 	}
-	for _, d := range devices {
-		if err = ds.out.SendToDevice(ctx, ds.self.UserID, d.UserID, d.DeviceID, eventType, data); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ds.out.SendToDevices(ctx, ds.self.UserID, eventType, data, devices)
 }

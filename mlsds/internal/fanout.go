@@ -41,12 +41,10 @@ func (f *fanOut) add(eventType string, content any, to []api.Device) {
 func (ds *DeliveryService) fanOut(ctx context.Context, f *fanOut) {
 	start := ds.now()
 	for _, d := range f.Deliveries {
-		for _, to := range d.To {
-			if err := ds.out.SendToDevice(ctx, ds.self.UserID, to.UserID, to.DeviceID, d.Type, d.Content); err != nil {
-				logrus.WithError(err).WithField("user_id", to.UserID).Error("mlsds: fan-out failed; it will be retried")
-				ds.outbox.retry(f)
-				return
-			}
+		if err := ds.out.SendToDevices(ctx, ds.self.UserID, d.Type, d.Content, d.To); err != nil {
+			logrus.WithError(err).Error("mlsds: fan-out failed; it will be retried")
+			ds.outbox.retry(f)
+			return
 		}
 	}
 	fanOutSeconds.Observe(ds.now().Sub(start).Seconds())

@@ -23,13 +23,15 @@ type recorder struct {
 	fail bool
 }
 
-func (r *recorder) SendToDevice(_ context.Context, sender, userID, deviceID, eventType string, _ json.RawMessage) error {
+func (r *recorder) SendToDevices(_ context.Context, sender, eventType string, _ json.RawMessage, devices []api.Device) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
 		return errors.New("JetStream is down")
 	}
-	r.sent = append(r.sent, fmt.Sprintf("%s>%s/%s:%s", sender, userID, deviceID, eventType))
+	for _, d := range devices {
+		r.sent = append(r.sent, fmt.Sprintf("%s>%s/%s:%s", sender, d.UserID, d.DeviceID, eventType))
+	}
 	return nil
 }
 

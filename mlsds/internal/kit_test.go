@@ -126,19 +126,21 @@ type mailbox struct {
 	count   atomic.Int64
 }
 
-func (m *mailbox) SendToDevice(_ context.Context, sender, userID, deviceID, eventType string, message json.RawMessage) error {
+func (m *mailbox) SendToDevices(_ context.Context, sender, eventType string, content json.RawMessage, devices []api.Device) error {
 	if sender != "@:ds.example" {
 		return fmt.Errorf("sent as %s", sender)
 	}
 	if eventType == api.EventCommit {
-		m.count.Add(1)
+		m.count.Add(int64(len(devices)))
 	}
 	if m.discard {
 		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.msgs = append(m.msgs, sent{To: api.Device{UserID: userID, DeviceID: deviceID}, Type: eventType, Content: gjson.ParseBytes(message)})
+	for _, d := range devices {
+		m.msgs = append(m.msgs, sent{To: d, Type: eventType, Content: gjson.ParseBytes(content)})
+	}
 	return nil
 }
 

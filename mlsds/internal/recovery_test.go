@@ -45,7 +45,7 @@ func (m memberships) CurrentStateEvent(context.Context, spec.RoomID, string, str
 // discard is a ToDeviceSender that sends nothing.
 type discard struct{}
 
-func (discard) SendToDevice(context.Context, string, string, string, string, json.RawMessage) error {
+func (discard) SendToDevices(context.Context, string, string, json.RawMessage, []api.Device) error {
 	return nil
 }
 
