@@ -29,7 +29,7 @@ func newHPKESuite(s *Suite) hpkeSuite {
 	id = binary.BigEndian.AppendUint16(id, s.kem.id)
 	id = binary.BigEndian.AppendUint16(id, hpkeKDFIDs[s.hashLen])
 	id = binary.BigEndian.AppendUint16(id, s.aead.id)
-	h := hpkeSuite{kdf: labeledKDF{newHash: s.newHash, suiteID: id}}
+	h := hpkeSuite{kdf: labeledKDF{hash: s.kdf, suiteID: id}}
 	h.pskIDHash = h.kdf.extract(nil, "psk_id_hash", nil)
 	return h
 }

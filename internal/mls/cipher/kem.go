@@ -5,7 +5,6 @@ package cipher
 import (
 	"bytes"
 	"crypto/ecdh"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -26,7 +25,7 @@ const hpkeVersion = "HPKE-v1"
 // ("KEM" || kem_id) and the HPKE key schedule ("HPKE" || kem_id || kdf_id
 // || aead_id).
 type labeledKDF struct {
-	newHash func() hash.Hash
+	hash    kdfHash
 	suiteID []byte
 }
 
@@ -36,26 +35,20 @@ type labeledKDF struct {
 // HMAC), so a large ikm (the info of a Welcome's HPKE, which holds the
 // encrypted GroupInfo) is hashed where it is rather than copied.
 func (k *labeledKDF) extract(salt []byte, label string, ikm ...[]byte) []byte {
-	m := hmac.New(k.newHash, salt)
-	m.Write([]byte(hpkeVersion))
-	m.Write(k.suiteID)
-	m.Write([]byte(label))
-	for _, part := range ikm {
-		m.Write(part)
-	}
-	return m.Sum(nil)
+	parts := append([][]byte{[]byte(hpkeVersion), k.suiteID, []byte(label)}, ikm...)
+	return k.hash.extract(salt, parts...)
 }
 
 // expand is LabeledExpand(prk, label, info, length). Callers keep length
 // within 255 times the hash length.
 func (k *labeledKDF) expand(prk []byte, label string, info []byte, length int) []byte {
-	in := make([]byte, 0, 2+len(hpkeVersion)+len(k.suiteID)+len(label)+len(info))
-	in = binary.BigEndian.AppendUint16(in, uint16(length))
+	var stack [shortInput]byte
+	in := binary.BigEndian.AppendUint16(stack[:0], uint16(length))
 	in = append(in, hpkeVersion...)
 	in = append(in, k.suiteID...)
 	in = append(in, label...)
 	in = append(in, info...)
-	return expand(k.newHash, prk, in, length)
+	return k.hash.expand(prk, in, length)
 }
 
 // dhPrivateKey is a parsed KEM private key.
@@ -92,7 +85,7 @@ type kem struct {
 func newKEM(id uint16, newHash func() hash.Hash, nsk, npk int, bitmask byte, group dhGroup) *kem {
 	return &kem{
 		id:      id,
-		kdf:     labeledKDF{newHash: newHash, suiteID: binary.BigEndian.AppendUint16([]byte("KEM"), id)},
+		kdf:     labeledKDF{hash: newKDFHash(newHash), suiteID: binary.BigEndian.AppendUint16([]byte("KEM"), id)},
 		nsecret: newHash().Size(),
 		nsk:     nsk,
 		npk:     npk,

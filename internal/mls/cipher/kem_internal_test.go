@@ -29,7 +29,7 @@ func (g *rejectingGroup) newPrivate(sk []byte) (dhPrivateKey, error) {
 func TestDeriveKeyPairRejectionSampling(t *testing.T) {
 	for _, n := range []int{0, 3, 255, 256} {
 		g := &rejectingGroup{ecdhGroup: ecdhGroup{ecdh.P521()}, n: n}
-		k := newKEM(kemP521.id, kemP521.kdf.newHash, kemP521.nsk, kemP521.npk, kemP521.bitmask, g)
+		k := newKEM(kemP521.id, kemP521.kdf.hash.newHash, kemP521.nsk, kemP521.npk, kemP521.bitmask, g)
 		ikm := []byte("rejection sampling")
 		key, err := k.deriveKeyPair(ikm)
 		if n == 256 {

@@ -30,9 +30,22 @@ type KDFLabel struct {
 
 // MarshalMLS implements codec.Marshaler.
 func (l *KDFLabel) MarshalMLS(b *cryptobyte.Builder) {
-	b.AddUint16(l.Length)
-	addLabel(b, l.Label)
-	codec.AddOpaque(b, l.Context)
+	if len(labelPrefix)+len(l.Label) > codec.MaxVarint || len(l.Context) > codec.MaxVarint {
+		b.SetError(fmt.Errorf("mls cipher: KDFLabel of %d and %d octets", len(l.Label), len(l.Context)))
+		return
+	}
+	b.AddBytes(l.append(nil))
+}
+
+// append appends the encoding of l to dst, whose label and context lengths
+// fit a varint: ExpandWithLabel encodes it on the stack this way.
+func (l *KDFLabel) append(dst []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, l.Length)
+	dst = codec.AppendVarint(dst, len(labelPrefix)+len(l.Label))
+	dst = append(dst, labelPrefix...)
+	dst = append(dst, l.Label...)
+	dst = codec.AppendVarint(dst, len(l.Context))
+	return append(dst, l.Context...)
 }
 
 // signContent is what SignWithLabel signs (RFC 9420 §5.1.2): the label,
@@ -110,9 +123,11 @@ func (s *Suite) ExpandWithLabel(secret []byte, label string, context []byte, len
 }
 
 // expandWithLabel is ExpandWithLabel for a length known to be in range.
+// A short KDFLabel is encoded on the stack.
 func (s *Suite) expandWithLabel(secret []byte, label string, context []byte, length int) []byte {
-	info := codec.Marshal(&KDFLabel{Length: uint16(length), Label: label, Context: context})
-	return expand(s.newHash, secret, info, length)
+	var stack [shortInput]byte
+	l := KDFLabel{Length: uint16(length), Label: label, Context: context}
+	return s.kdf.expand(secret, l.append(stack[:0]), length)
 }
 
 // DeriveSecret is ExpandWithLabel(secret, label, "", HashLen) (RFC 9420 §8).
@@ -125,7 +140,9 @@ func (s *Suite) DeriveSecret(secret []byte, label string) []byte {
 // nonce length in the secret tree; a length out of range fails as in
 // ExpandWithLabel.
 func (s *Suite) DeriveTreeSecret(secret []byte, label string, generation uint32, length int) ([]byte, error) {
-	return s.ExpandWithLabel(secret, label, binary.BigEndian.AppendUint32(nil, generation), length)
+	var context [4]byte
+	binary.BigEndian.PutUint32(context[:], generation)
+	return s.ExpandWithLabel(secret, label, context[:], length)
 }
 
 // RefHash is Hash(RefHashInput{label, value}) (RFC 9420 §5.2).

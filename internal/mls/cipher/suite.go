@@ -4,7 +4,6 @@ import (
 	"crypto/aes"
 	stdcipher "crypto/cipher"
 	"crypto/fips140"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -67,6 +66,7 @@ type Suite struct {
 	newHash func() hash.Hash
 	sum     func(data []byte) []byte
 	hashLen int
+	kdf     kdfHash
 	aead    aeadAlg
 	kem     *kem
 	sig     signatureScheme
@@ -94,7 +94,7 @@ var suites = func() []*Suite {
 	}
 	list := make([]*Suite, len(rows))
 	for i, r := range rows {
-		s := &Suite{id: r.id, name: r.name, newHash: r.newHash, sum: r.sum, hashLen: r.newHash().Size(), aead: r.aead, kem: r.kem, sig: r.sig}
+		s := &Suite{id: r.id, name: r.name, newHash: r.newHash, sum: r.sum, hashLen: r.newHash().Size(), kdf: newKDFHash(r.newHash), aead: r.aead, kem: r.kem, sig: r.sig}
 		s.hpke = newHPKESuite(s)
 		list[i] = s
 	}
@@ -156,7 +156,7 @@ func sum512(data []byte) []byte { d := sha512.Sum512(data); return d[:] }
 
 // Extract is HKDF-Extract(salt, ikm) with the suite's hash (RFC 5869).
 func (s *Suite) Extract(salt, ikm []byte) []byte {
-	return extract(s.newHash, salt, ikm)
+	return s.kdf.extract(salt, ikm)
 }
 
 // Expand is HKDF-Expand(prk, info, length) with the suite's hash. It fails
@@ -165,27 +165,7 @@ func (s *Suite) Expand(prk, info []byte, length int) ([]byte, error) {
 	if length < 0 || length > 255*s.hashLen {
 		return nil, fmt.Errorf("%w: %d bytes from HKDF-Expand", ErrInvalidLength, length)
 	}
-	return expand(s.newHash, prk, info, length), nil
-}
-
-// extract is HKDF-Extract. crypto/hkdf fails only in FIPS 140-only mode,
-// which Lookup refuses, so no suite can get here in it.
-func extract(h func() hash.Hash, salt, ikm []byte) []byte {
-	prk, err := hkdf.Extract(h, ikm, salt)
-	if err != nil {
-		panic("mls cipher: " + err.Error())
-	}
-	return prk
-}
-
-// expand is HKDF-Expand for a length the caller has checked. crypto/hkdf
-// fails only on such a length or in FIPS 140-only mode (see extract).
-func expand(h func() hash.Hash, prk, info []byte, length int) []byte {
-	out, err := hkdf.Expand(h, prk, string(info), length)
-	if err != nil {
-		panic("mls cipher: " + err.Error())
-	}
-	return out
+	return s.kdf.expand(prk, info, length), nil
 }
 
 // MAC returns HMAC(key, data) with the suite's hash, data being the

@@ -10,6 +10,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -107,15 +108,24 @@ func Unmarshal(data []byte, v Unmarshaler) error {
 
 // AddVarint writes n as an MLS variable-length integer in its minimal form.
 func AddVarint(b *cryptobyte.Builder, n int) {
-	switch {
-	case n < 0 || n > MaxVarint:
+	if n < 0 || n > MaxVarint {
 		b.SetError(fmt.Errorf("mls codec: length %d does not fit a varint", n))
+		return
+	}
+	var enc [4]byte
+	b.AddBytes(AppendVarint(enc[:0], n))
+}
+
+// AppendVarint appends n, which must be in [0, MaxVarint], to dst as an MLS
+// variable-length integer in its minimal form (RFC 9420 §2.1.2).
+func AppendVarint(dst []byte, n int) []byte {
+	switch {
 	case n < 1<<6:
-		b.AddUint8(uint8(n))
+		return append(dst, uint8(n))
 	case n < 1<<14:
-		b.AddUint16(uint16(n) | 0x4000)
+		return binary.BigEndian.AppendUint16(dst, uint16(n)|0x4000)
 	default:
-		b.AddUint32(uint32(n) | 0x80000000)
+		return binary.BigEndian.AppendUint32(dst, uint32(n)|0x80000000)
 	}
 }
 
@@ -151,22 +161,10 @@ func AddVector(b *cryptobyte.Builder, f func(b *cryptobyte.Builder)) {
 		return
 	}
 	size := VarintSize(n)
-	putVarint(out[start:start+size], n)
+	AppendVarint(out[start:start], n) // over the room, in place
 	if size < 4 {
 		copy(out[start+size:], out[start+4:])
 		b.Unwrite(4 - size)
-	}
-}
-
-// putVarint writes n, which fits, as a varint of len(dst) octets.
-func putVarint(dst []byte, n int) {
-	switch len(dst) {
-	case 1:
-		dst[0] = uint8(n)
-	case 2:
-		dst[0], dst[1] = uint8(n>>8)|0x40, uint8(n)
-	default:
-		dst[0], dst[1], dst[2], dst[3] = uint8(n>>24)|0x80, uint8(n>>16), uint8(n>>8), uint8(n)
 	}
 }
 
