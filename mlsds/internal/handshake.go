@@ -209,7 +209,7 @@ func (ds *DeliveryService) append(ctx context.Context, r *room, in *incoming, ep
 	if err != nil {
 		return err
 	}
-	stored := &tables.Room{RoomID: r.id, Epoch: group.Epoch(), GroupState: state, GroupInfo: groupInfo, PendingRemovals: r.pendingRemovals}
+	stored := &tables.Room{RoomID: r.id, Epoch: group.Epoch(), GroupState: state, GroupInfo: groupInfo}
 	entryEpoch := group.Epoch() // a commit's epoch is the one it creates
 	entry := &tables.LogEntry{RoomID: r.id, Epoch: entryEpoch, Kind: kind, Message: in.raw, Sender: in.sender, AcceptedTS: in.received.UnixMilli()}
 	f.outboxID, err = ds.db.Append(ctx, epoch, stored, entry, payload)

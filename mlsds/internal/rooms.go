@@ -24,8 +24,6 @@ type room struct {
 	delivery sync.Mutex
 
 	group PublicGroup
-	// pendingRemovals is the stored requirement on the next commit.
-	pendingRemovals []byte
 
 	users int // guarded by roomCache.mu
 }
@@ -98,6 +96,6 @@ func (ds *DeliveryService) load(ctx context.Context, r *room) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	r.group, r.pendingRemovals = group, stored.PendingRemovals
+	r.group = group
 	return true, nil
 }

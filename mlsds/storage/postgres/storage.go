@@ -18,14 +18,14 @@ var Dialect = tables.Dialect{
 // five round trips.
 const appendSQL = `
 WITH room AS (
-	UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = COALESCE($3::bytea, group_info), pending_removals = $4
-	WHERE room_id = $5 AND epoch = $6
+	UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = COALESCE($3::bytea, group_info)
+	WHERE room_id = $4 AND epoch = $5
 	RETURNING room_id
 ), entry AS (
 	INSERT INTO mlsds_log (room_id, epoch, kind, message, sender_user_id, sender_device_id, accepted_ts)
-	SELECT room_id, $7::bigint, $8::text, $9::bytea, $10::text, $11::text, $12::bigint FROM room
+	SELECT room_id, $6::bigint, $7::text, $8::bytea, $9::text, $10::text, $11::bigint FROM room
 	RETURNING id
 )
 INSERT INTO mlsds_outbox (room_id, payload)
-SELECT room.room_id, $13::bytea FROM room, entry
+SELECT room.room_id, $12::bytea FROM room, entry
 RETURNING id`

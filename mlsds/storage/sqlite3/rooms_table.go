@@ -6,12 +6,11 @@ const roomsSchema = `
 CREATE TABLE IF NOT EXISTS mlsds_rooms (
 	room_id TEXT PRIMARY KEY,
 	epoch BIGINT NOT NULL,
-	-- The group's public state, serialised by the DS's group view.
+	-- The group's public state, serialised by the DS's group view (with
+	-- the proposals of the epoch, among them the Removes the DS requires).
 	group_state BLOB NOT NULL,
 	-- The latest GroupInfo (an encoded MLSMessage), served for joins and
 	-- recovery.
-	group_info BLOB NOT NULL,
-	-- Remove proposals the next commit must include; empty when none.
-	pending_removals BLOB NOT NULL
+	group_info BLOB NOT NULL
 );
 `

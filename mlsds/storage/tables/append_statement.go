@@ -19,7 +19,7 @@ type Appender interface {
 
 // NewAppender prepares the dialect's append statement, whose parameters
 // are, in order: the room's new epoch, group state, GroupInfo (NULL keeps
-// it), pending removals, room ID and current epoch; the entry's epoch, kind,
+// it), room ID and current epoch; the entry's epoch, kind,
 // message, sender user and device and acceptance time; the fan-out payload.
 // It returns the outbox item's ID, and no row when the room is not at the
 // current epoch.
@@ -34,7 +34,7 @@ type appendStatement struct {
 
 func (s *appendStatement) AppendEntry(ctx context.Context, txn *sql.Tx, fromEpoch uint64, room *Room, entry *LogEntry, payload []byte) (id int64, ok bool, err error) {
 	err = stmt(ctx, txn, s.stmt).QueryRowContext(ctx,
-		int64(room.Epoch), room.GroupState, nullable(room.GroupInfo), nonNil(room.PendingRemovals), room.RoomID, int64(fromEpoch),
+		int64(room.Epoch), room.GroupState, nullable(room.GroupInfo), room.RoomID, int64(fromEpoch),
 		int64(entry.Epoch), string(entry.Kind), entry.Message, entry.Sender.UserID, entry.Sender.DeviceID, entry.AcceptedTS,
 		payload,
 	).Scan(&id)

@@ -19,9 +19,6 @@ type Room struct {
 	GroupState []byte
 	// GroupInfo is the latest GroupInfo (an encoded MLSMessage).
 	GroupInfo []byte
-	// PendingRemovals are the Remove proposals the DS requires in the next
-	// commit (the membership issue fills them); empty when none.
-	PendingRemovals []byte
 }
 
 // LogEntry is an entry of a room's append-only log.

@@ -10,19 +10,19 @@ import (
 
 const (
 	insertRoomSQL = "" +
-		"INSERT INTO mlsds_rooms (room_id, epoch, group_state, group_info, pending_removals)" +
-		" VALUES ($1, $2, $3, $4, $5)"
+		"INSERT INTO mlsds_rooms (room_id, epoch, group_state, group_info)" +
+		" VALUES ($1, $2, $3, $4)"
 
 	selectRoomSQL = "" +
-		"SELECT epoch, group_state, group_info, pending_removals FROM mlsds_rooms WHERE room_id = $1"
+		"SELECT epoch, group_state, group_info FROM mlsds_rooms WHERE room_id = $1"
 
 	// The epoch condition makes the update the epoch check: of two
 	// transactions moving the room from the same epoch, the second finds
 	// no row once the first has committed. A NULL GroupInfo keeps the
 	// stored one.
 	updateRoomSQL = "" +
-		"UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = COALESCE($3, group_info), pending_removals = $4" +
-		" WHERE room_id = $5 AND epoch = $6"
+		"UPDATE mlsds_rooms SET epoch = $1, group_state = $2, group_info = COALESCE($3, group_info)" +
+		" WHERE room_id = $4 AND epoch = $5"
 )
 
 type roomsStatements struct {
@@ -44,7 +44,7 @@ func NewRoomsTable(db *sql.DB, schema string) (Rooms, error) {
 
 func (s *roomsStatements) InsertRoom(ctx context.Context, txn *sql.Tx, room *Room) error {
 	_, err := stmt(ctx, txn, s.insertStmt).ExecContext(ctx,
-		room.RoomID, int64(room.Epoch), room.GroupState, room.GroupInfo, nonNil(room.PendingRemovals))
+		room.RoomID, int64(room.Epoch), room.GroupState, room.GroupInfo)
 	return err
 }
 
@@ -52,7 +52,7 @@ func (s *roomsStatements) SelectRoom(ctx context.Context, txn *sql.Tx, roomID st
 	room := &Room{RoomID: roomID}
 	var epoch int64
 	err := stmt(ctx, txn, s.selectStmt).QueryRowContext(ctx, roomID).
-		Scan(&epoch, &room.GroupState, &room.GroupInfo, &room.PendingRemovals)
+		Scan(&epoch, &room.GroupState, &room.GroupInfo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -62,7 +62,7 @@ func (s *roomsStatements) SelectRoom(ctx context.Context, txn *sql.Tx, roomID st
 
 func (s *roomsStatements) UpdateRoom(ctx context.Context, txn *sql.Tx, fromEpoch uint64, room *Room) (bool, error) {
 	res, err := stmt(ctx, txn, s.updateStmt).ExecContext(ctx,
-		int64(room.Epoch), room.GroupState, nullable(room.GroupInfo), nonNil(room.PendingRemovals), room.RoomID, int64(fromEpoch))
+		int64(room.Epoch), room.GroupState, nullable(room.GroupInfo), room.RoomID, int64(fromEpoch))
 	if err != nil {
 		return false, err
 	}
@@ -75,14 +75,6 @@ func (s *roomsStatements) UpdateRoom(ctx context.Context, txn *sql.Tx, fromEpoch
 func nullable(b []byte) any {
 	if b == nil {
 		return nil
-	}
-	return b
-}
-
-// nonNil turns nil into an empty slice, which the NOT NULL columns accept.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
 	}
 	return b
 }
