@@ -64,11 +64,8 @@ func NewPublicGroup(gi *mls.GroupInfo, ratchetTree mls.RatchetTree, cfg *Config)
 	if err != nil {
 		return nil, err
 	}
-	t, err := verifiedTree(suite, nodes, gc, ext, cfg)
+	t, err := verifiedTree(suite, nodes, gi, ext)
 	if err != nil {
-		return nil, err
-	}
-	if err := verifyGroupInfo(suite, t, gi); err != nil {
 		return nil, err
 	}
 	return &PublicGroup{
@@ -112,26 +109,51 @@ func groupInfoTree(gi *mls.GroupInfo, supplied mls.RatchetTree) (mls.RatchetTree
 }
 
 // verifiedTree builds the tree of a group a client joins or starts
-// following and makes the checks of RFC 9420 §12.4.3.1.
-func verifiedTree(suite *cipher.Suite, nodes mls.RatchetTree, gc *mls.GroupContext, ext *contextExtensions, cfg *Config) (*tree.Tree, error) {
+// following from gi and makes the checks of RFC 9420 §12.4.3.1, in this
+// order: the tree hash, the tree (leaves and parent hashes), that every
+// member supports the group context's extensions, the GroupInfo's
+// signature. All but the leaf signatures run while those are verified on
+// other goroutines.
+func verifiedTree(suite *cipher.Suite, nodes mls.RatchetTree, gi *mls.GroupInfo, ext *contextExtensions) (*tree.Tree, error) {
+	gc := &gi.GroupContext
 	t, err := tree.New(suite, nodes)
 	if err != nil {
 		return nil, treeRule(err, ErrTree)
 	}
-	if !bytes.Equal(t.TreeHash(), gc.TreeHash) {
-		return nil, ruled(ErrTreeHash, "the tree hashes to %x, the group context says %x", t.TreeHash(), gc.TreeHash)
-	}
-	if err := t.Verify(&tree.Params{GroupID: gc.GroupID, Required: ext.required}); err != nil {
-		return nil, treeRule(err, ErrTree)
-	}
-	if hasNonDefault(gc.Extensions) {
-		for l, leaf := range t.Members() {
-			if err := supportsContext(leaf, gc.Extensions); err != nil {
-				return nil, fmt.Errorf("%w (leaf %d)", err, l)
-			}
+	var hashErr, laterErr error
+	err = t.VerifyWith(&tree.Params{GroupID: gc.GroupID, Required: ext.required}, func() error {
+		if !bytes.Equal(t.TreeHash(), gc.TreeHash) {
+			hashErr = ruled(ErrTreeHash, "the tree hashes to %x, the group context says %x", t.TreeHash(), gc.TreeHash)
+			return hashErr
 		}
+		if laterErr = supportedByAll(t, gc.Extensions); laterErr == nil {
+			laterErr = verifyGroupInfo(suite, t, gi)
+		}
+		return nil
+	})
+	switch {
+	case hashErr != nil:
+		return nil, hashErr
+	case err != nil:
+		return nil, treeRule(err, ErrTree)
+	case laterErr != nil:
+		return nil, laterErr
 	}
 	return t, nil
+}
+
+// supportedByAll checks that every member supports the group context
+// extensions list (RFC 9420 §12.4.3.1).
+func supportedByAll(t *tree.Tree, list mls.Extensions) error {
+	if !hasNonDefault(list) {
+		return nil
+	}
+	for l, leaf := range t.Members() {
+		if err := supportsContext(leaf, list); err != nil {
+			return fmt.Errorf("%w (leaf %d)", err, l)
+		}
+	}
+	return nil
 }
 
 // verifyGroupInfo checks gi's signature with the key of its signer's leaf

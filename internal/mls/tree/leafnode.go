@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
-	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 )
 
 // Params are the group-level inputs of leaf node validation
@@ -162,8 +161,7 @@ func checkLifetime(lt *mls.Lifetime, p *Params) error {
 // verifyLeafSignature checks leaf's signature over its LeafNodeTBS for leaf
 // index l in group groupID (RFC 9420 §7.2).
 func (t *Tree) verifyLeafSignature(leaf *mls.LeafNode, l LeafIndex, groupID []byte) error {
-	tbs := codec.Marshal(leaf.TBS(groupID, uint32(l)))
-	if err := t.suite.VerifyWithLabel(leaf.SignatureKey, leafNodeTBSLabel, tbs, leaf.Signature); err != nil {
+	if err := t.suite.VerifyValueWithLabel(leaf.SignatureKey, leafNodeTBSLabel, leaf.TBS(groupID, uint32(l)), leaf.Signature); err != nil {
 		return fmt.Errorf("%w: leaf %d: %w", ErrLeafSignature, l, err)
 	}
 	return nil

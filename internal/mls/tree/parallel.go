@@ -9,11 +9,15 @@ import (
 // forEach calls f(i) for every i in [0, n), spreading chunks of chunk
 // indices over up to GOMAXPROCS goroutines, and returns the error of the
 // lowest i that failed. Work that fits in one chunk runs on the calling
-// goroutine.
-func forEach(n, chunk int, f func(i int) error) error {
+// goroutine. Once stop, when not nil, is set, no further chunk starts.
+func forEach(n, chunk int, stop *atomic.Bool, f func(i int) error) error {
+	stopped := func() bool { return stop != nil && stop.Load() }
 	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	if workers <= 1 {
 		for i := range n {
+			if i%chunk == 0 && stopped() {
+				return nil
+			}
 			if err := f(i); err != nil {
 				return err
 			}
@@ -31,7 +35,7 @@ func forEach(n, chunk int, f func(i int) error) error {
 		wg.Go(func() {
 			for {
 				start := int(next.Add(int64(chunk))) - chunk
-				if start >= n {
+				if start >= n || stopped() {
 					return
 				}
 				for i := start; i < min(start+chunk, n); i++ {

@@ -104,7 +104,7 @@ func freshGroup(tb testing.TB, n int) *group {
 		node:    map[NodeIndex][]byte{},
 	}
 	nodes := make(mls.RatchetTree, 2*n-1)
-	err = forEach(n, 64, func(i int) error {
+	err = forEach(n, 64, nil, func(i int) error {
 		var err error
 		nodes[2*i].Leaf, g.leaf[i], g.signers[i], err = newLeaf(suite, fmt.Sprintf("@user%d:example.org", i))
 		return err

@@ -123,7 +123,7 @@ func pathSecrets(suite *cipher.Suite, first []byte, n int) [][]byte {
 // (RFC 9420 §7.4), on GOMAXPROCS workers: each costs a KEM key derivation.
 func deriveNodeKeys(suite *cipher.Suite, secrets [][]byte) ([]keyPair, error) {
 	kps := make([]keyPair, len(secrets))
-	err := forEach(len(secrets), 2, func(i int) error {
+	err := forEach(len(secrets), 2, nil, func(i int) error {
 		priv, pub, err := suite.DeriveHPKEKeyPair(suite.DeriveSecret(secrets[i], "node"))
 		kps[i] = keyPair{priv: priv, pub: pub}
 		return err
@@ -150,7 +150,7 @@ func (t *Tree) encryptPathSecrets(nodes []mls.UpdatePathNode, context []byte, co
 		}
 	}
 	sealer := t.suite.NewLabeledSealer(updatePathNodeLabel, context)
-	return forEach(len(seals), 8, func(i int) error {
+	return forEach(len(seals), 8, nil, func(i int) error {
 		s := &seals[i]
 		var err error
 		s.out.KEMOutput, s.out.Ciphertext, err = sealer.Seal(s.to, s.secret)
