@@ -71,32 +71,44 @@ func Marshal(v Marshaler) []byte {
 // signed, encrypted or copied. It returns the encoding error, without
 // calling f, when v cannot be encoded.
 func Encode(v Marshaler, f func(enc []byte)) error {
-	buf := scratch.Get().(*[]byte)
-	b := cryptobyte.NewBuilder((*buf)[:0])
-	v.MarshalMLS(b)
-	enc, err := b.Bytes()
+	s := scratch.Get().(*scratchSpace)
+	s.b = *cryptobyte.NewBuilder(s.buf[:0])
+	v.MarshalMLS(&s.b)
+	enc, err := s.b.Bytes()
 	if err != nil {
 		return err
 	}
 	f(enc)
 	if cap(enc) <= maxScratch {
-		*buf = enc[:0]
-		scratch.Put(buf)
+		s.buf = enc[:0]
+		scratch.Put(s)
 	}
 	return nil
 }
 
-// scratch holds buffers for Encode, of up to maxScratch bytes: a group of
-// 10,000 members has a GroupInfo of about 3 MB.
-var scratch = sync.Pool{New: func() any { return new([]byte) }}
+// scratchSpace is a builder and a buffer for it, reused: a Builder passed
+// to an interface method escapes, so making one per encoding would
+// allocate.
+type scratchSpace struct {
+	b   cryptobyte.Builder
+	buf []byte
+}
+
+// scratch holds scratchSpaces for Encode, with buffers of up to maxScratch
+// bytes: a group of 10,000 members has a GroupInfo of about 3 MB.
+var scratch = sync.Pool{New: func() any { return new(scratchSpace) }}
 
 const maxScratch = 8 << 20
 
 // MarshalTo appends the encoding of v to dst.
 func MarshalTo(dst []byte, v Marshaler) []byte {
-	b := cryptobyte.NewBuilder(dst)
-	v.MarshalMLS(b)
-	return b.BytesOrPanic()
+	s := scratch.Get().(*scratchSpace)
+	defer scratch.Put(s)
+	s.b = *cryptobyte.NewBuilder(dst)
+	v.MarshalMLS(&s.b)
+	out := s.b.BytesOrPanic()
+	s.b = cryptobyte.Builder{} // keep no reference to the caller's dst
+	return out
 }
 
 // Unmarshal decodes exactly one v from data; bytes left over are an error.

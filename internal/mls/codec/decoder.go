@@ -187,15 +187,19 @@ func (d *Decoder) Opaque() []byte {
 
 // Vector reads a variable-length vector and calls f with a Decoder over its
 // body. f typically loops `for !sub.Empty() { ... }`. Errors in the body
-// propagate to d; bytes f leaves unread are ErrTrailingData.
+// propagate to d; bytes f leaves unread are ErrTrailingData. The Decoder f
+// gets is d itself, confined to the body until f returns: nesting costs no
+// allocation.
 func (d *Decoder) Vector(f func(sub *Decoder)) {
 	body := d.Opaque()
 	if d.err != nil {
 		return
 	}
-	sub := Decoder{s: cryptobyte.String(body)}
-	f(&sub)
-	d.Fail(sub.Finish())
+	rest := d.s
+	d.s = cryptobyte.String(body)
+	f(d)
+	d.Finish()
+	d.s = rest
 }
 
 // Value decodes a nested structure in place.

@@ -22,8 +22,9 @@ type keyIndex struct {
 // removed is a NodeIndex no tree reaches (NodeWidth(2^31) < 2^32-1).
 const removed = ^NodeIndex(0)
 
-func newKeyIndex() keyIndex {
-	return keyIndex{base: map[string]NodeIndex{}, delta: map[string]NodeIndex{}}
+// newKeyIndex returns an empty index with room for size keys.
+func newKeyIndex(size int) keyIndex {
+	return keyIndex{base: make(map[string]NodeIndex, size), delta: map[string]NodeIndex{}}
 }
 
 func (k *keyIndex) get(key []byte) (NodeIndex, bool) {

@@ -84,7 +84,7 @@ func New(suite *cipher.Suite, nodes mls.RatchetTree) (*Tree, error) {
 	for int(treemath.NodeWidth(leaves)) < n {
 		leaves *= 2
 	}
-	t := newTree(suite, leaves)
+	t := newTree(suite, leaves, n)
 	for i := range nodes {
 		x := NodeIndex(i)
 		node := nodes[i]
@@ -110,13 +110,14 @@ func kind(x NodeIndex) string {
 	return "parent"
 }
 
-// newTree returns an all-blank tree of the given number of leaves.
-func newTree(suite *cipher.Suite, leaves uint32) *Tree {
+// newTree returns an all-blank tree of the given number of leaves, with
+// room in its key indexes for the keys of nodes nodes.
+func newTree(suite *cipher.Suite, leaves uint32, nodes int) *Tree {
 	t := &Tree{
 		suite:   suite,
 		id:      treeIDs.Add(1),
-		encKeys: newKeyIndex(),
-		sigKeys: newKeyIndex(),
+		encKeys: newKeyIndex(nodes),
+		sigKeys: newKeyIndex(nodes/2 + 1),
 		creds:   newCredentialStats(),
 	}
 	t.resize(int(treemath.NodeWidth(leaves)))
