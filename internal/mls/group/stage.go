@@ -198,7 +198,7 @@ func (c *PublicCommit) CheckGroupInfo(gi *mls.GroupInfo) error {
 		return ruled(ErrGroupInfoMismatch, "signed by leaf %d, not the committer's %d", gi.Signer, c.committer)
 	}
 	if data, ok := gi.Extensions.Find(mls.ExtensionRatchetTree); ok {
-		if !bytes.Equal(data, n.enc.encode(n.tree)) {
+		if !n.enc.equal(n.tree, data) {
 			return ruled(ErrGroupInfoMismatch, "its ratchet_tree extension is not the new tree")
 		}
 	}

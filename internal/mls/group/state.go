@@ -56,7 +56,7 @@ func (g *PublicGroup) MarshalBinary() ([]byte, error) {
 func (g *PublicGroup) marshalState(b *cryptobyte.Builder) {
 	b.AddUint16(stateVersion)
 	g.ctx.MarshalMLS(b)
-	b.AddBytes(g.enc.encode(g.tree))
+	g.enc.add(b, g.tree)
 	codec.AddOpaque(b, g.interim)
 	codec.AddOpaque(b, g.confirmationTag)
 	codec.AddVector(b, func(b *cryptobyte.Builder) {

@@ -1,6 +1,8 @@
 package group
 
 import (
+	"bytes"
+
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -9,89 +11,123 @@ import (
 )
 
 // treeEncoder encodes ratchet trees as the ratchet_tree extension carries
-// them (RFC 9420 §12.4.3.3), remembering the encoding of every node. A
-// tree holds immutable node values and a commit replaces only O(log n) of
-// them, so the trees of a group's successive epochs re-encode only what
-// changed: the GroupInfo of each commit carries the whole tree, and
-// encoding 10,000 leaves from scratch costs more than the rest of the
-// commit.
+// them (RFC 9420 §12.4.3.3), remembering the encoding of every run of
+// encoderChunk nodes. A tree holds immutable node values and a commit
+// replaces only O(log n) of them, so the trees of a group's successive
+// epochs re-encode only what changed: the GroupInfo of each commit carries
+// the whole tree, and encoding 10,000 leaves from scratch costs more than
+// the rest of the commit. A run whose nodes are the ones it was encoded
+// from (the same pointers) is reused as it is; in a run that changed, each
+// unchanged node's encoding is copied from the run's old one.
 //
 // An encoder is shared by a group's successive epochs and the commits
 // staged from them, like the rest of a PublicGroup not safe for concurrent
 // use.
 type treeEncoder struct {
-	leaves  map[*mls.LeafNode][]byte
-	parents map[*mls.ParentNode][]byte
+	runs []encodedRun
 }
 
-func newTreeEncoder() *treeEncoder {
-	return &treeEncoder{leaves: map[*mls.LeafNode][]byte{}, parents: map[*mls.ParentNode][]byte{}}
+// encoderChunk is the number of nodes of a run.
+const encoderChunk = 64
+
+// encodedRun is the encoding of up to encoderChunk consecutive nodes, each
+// as optional<Node>, and the nodes it was made from. The nodes are kept,
+// so no other node can reuse their addresses.
+type encodedRun struct {
+	nodes []mls.Node
+	// ends[i] is where the encoding of nodes[i] ends in enc.
+	ends []int
+	enc  []byte
 }
+
+func newTreeEncoder() *treeEncoder { return &treeEncoder{} }
 
 // encode returns the encoding of t's RatchetTree.
 func (e *treeEncoder) encode(t *tree.Tree) []byte {
-	nodes := t.RatchetTree()
-	bodies := make([][]byte, len(nodes))
-	total := 0
-	for i := range nodes {
-		switch n := &nodes[i]; {
-		case n.Leaf != nil:
-			bodies[i] = e.leaf(n.Leaf)
-		case n.Parent != nil:
-			bodies[i] = e.parent(n.Parent)
-		default:
-			total++ // the absent optional
-			continue
-		}
-		total += 2 + len(bodies[i]) // present, node_type, node
-	}
+	total := e.update(t)
 	b := cryptobyte.NewFixedBuilder(make([]byte, 0, codec.VarintSize(total)+total))
-	codec.AddVarint(b, total)
-	for i := range nodes {
-		if bodies[i] == nil {
-			b.AddUint8(0)
-			continue
-		}
-		b.AddUint8(1)
-		b.AddUint8(uint8(nodes[i].Type()))
-		b.AddBytes(bodies[i])
-	}
-	e.prune(nodes)
+	e.write(b, total)
 	return b.BytesOrPanic()
 }
 
-func (e *treeEncoder) leaf(n *mls.LeafNode) []byte {
-	enc, ok := e.leaves[n]
-	if !ok {
-		enc = codec.Marshal(n)
-		e.leaves[n] = enc
-	}
-	return enc
+// add writes the encoding of t's RatchetTree to b.
+func (e *treeEncoder) add(b *cryptobyte.Builder, t *tree.Tree) {
+	e.write(b, e.update(t))
 }
 
-func (e *treeEncoder) parent(n *mls.ParentNode) []byte {
-	enc, ok := e.parents[n]
-	if !ok {
-		enc = codec.Marshal(n)
-		e.parents[n] = enc
+// write writes the runs, which update made current and which are total
+// octets long, as a vector.
+func (e *treeEncoder) write(b *cryptobyte.Builder, total int) {
+	codec.AddVarint(b, total)
+	for i := range e.runs {
+		b.AddBytes(e.runs[i].enc)
 	}
-	return enc
 }
 
-// prune forgets the nodes that are no longer in the tree once they make up
-// half the cache, which keeps the cost amortised O(1) per changed node.
-func (e *treeEncoder) prune(nodes mls.RatchetTree) {
-	if len(e.leaves)+len(e.parents) <= 2*len(nodes)+64 {
+// equal reports whether data is the encoding of t's RatchetTree, without
+// making it.
+func (e *treeEncoder) equal(t *tree.Tree, data []byte) bool {
+	total := e.update(t)
+	d := codec.NewDecoder(data)
+	if d.Varint() != total || d.Len() != total {
+		return false
+	}
+	data = data[len(data)-total:]
+	for i := range e.runs {
+		enc := e.runs[i].enc
+		if !bytes.Equal(data[:len(enc)], enc) {
+			return false
+		}
+		data = data[len(enc):]
+	}
+	return true
+}
+
+// update brings the runs up to date with t and returns the length of their
+// encodings.
+func (e *treeEncoder) update(t *tree.Tree) int {
+	end := t.RatchetTreeLen()
+	n := (end + encoderChunk - 1) / encoderChunk
+	for len(e.runs) < n {
+		e.runs = append(e.runs, encodedRun{})
+	}
+	clear(e.runs[n:])
+	e.runs = e.runs[:n]
+	total := 0
+	for i := range e.runs {
+		first := i * encoderChunk
+		e.runs[i].update(t, tree.NodeIndex(first), min(end-first, encoderChunk))
+		total += len(e.runs[i].enc)
+	}
+	return total
+}
+
+// update makes r the encoding of the count nodes of t from first.
+func (r *encodedRun) update(t *tree.Tree, first tree.NodeIndex, count int) {
+	same := len(r.nodes) == count
+	for i := 0; same && i < count; i++ {
+		same = t.Node(first+tree.NodeIndex(i)) == r.nodes[i]
+	}
+	if same {
 		return
 	}
-	leaves := make(map[*mls.LeafNode][]byte, len(nodes)/2+1)
-	parents := make(map[*mls.ParentNode][]byte, len(nodes)/2+1)
-	for i := range nodes {
-		if l := nodes[i].Leaf; l != nil {
-			leaves[l] = e.leaves[l]
-		} else if p := nodes[i].Parent; p != nil {
-			parents[p] = e.parents[p]
+	next := encodedRun{nodes: make([]mls.Node, count), ends: make([]int, count), enc: make([]byte, 0, len(r.enc))}
+	for i := range count {
+		node := t.Node(first + tree.NodeIndex(i))
+		next.nodes[i] = node
+		switch {
+		case i < len(r.nodes) && node == r.nodes[i]:
+			start := 0
+			if i > 0 {
+				start = r.ends[i-1]
+			}
+			next.enc = append(next.enc, r.enc[start:r.ends[i]]...)
+		case node.Blank():
+			next.enc = append(next.enc, 0)
+		default:
+			next.enc = codec.MarshalTo(append(next.enc, 1), &node)
 		}
+		next.ends[i] = len(next.enc)
 	}
-	e.leaves, e.parents = leaves, parents
+	*r = next
 }

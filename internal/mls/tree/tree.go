@@ -173,15 +173,22 @@ func leafSpan(x NodeIndex) (first, last LeafIndex) {
 // (RFC 9420 §12.4.3.3). Encoding it gives the bytes New was built from when
 // the tree has not changed since.
 func (t *Tree) RatchetTree() mls.RatchetTree {
-	end := t.nodeCount
-	for end > 0 && t.node(NodeIndex(end-1)).Blank() {
-		end--
-	}
-	nodes := make(mls.RatchetTree, end)
+	nodes := make(mls.RatchetTree, t.RatchetTreeLen())
 	for i := range nodes {
 		nodes[i] = *t.node(NodeIndex(i))
 	}
 	return nodes
+}
+
+// RatchetTreeLen is the length of RatchetTree's node list: the nodes up to
+// the last non-blank one, which Node reads one by one without copying the
+// list.
+func (t *Tree) RatchetTreeLen() int {
+	end := t.nodeCount
+	for end > 0 && t.node(NodeIndex(end-1)).Blank() {
+		end--
+	}
+	return end
 }
 
 // Clone returns an independent copy of t. It copies the table of node
