@@ -94,7 +94,7 @@ func benchmarkFanOut(b *testing.B, db harness.DB) {
 		sendToDS(b, by.Client, a, commitContent(roomID, p))
 		// A commit to a thousand devices may queue behind the previous one.
 		awaitToDeviceWithin(b, by.Client, a, 3*time.Minute, "m.mls.commit", func(content gjson.Result) bool {
-			return content.Get("message").Str == b64(p.Message)
+			return carriesCommit(content, p.Message)
 		})
 		for _, state := range states {
 			handle(b, state, p)

@@ -94,7 +94,7 @@ func TestDSCrashDuringCommits(t *testing.T) {
 		// The observer gets every commit, in spite of the crash.
 		for i, p := range commits {
 			content := awaitToDeviceWithin(t, observer.Client, a, crashDelay, "m.mls.commit", func(content gjson.Result) bool {
-				return content.Get("message").Str == b64(p.Message)
+				return carriesCommit(content, p.Message)
 			})
 			must.Equal(t, fmt.Sprintf("epoch of commit %d", i), content.Get("epoch").Int(), int64(i+2))
 		}

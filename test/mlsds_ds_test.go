@@ -3,7 +3,6 @@ package test
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -168,9 +167,7 @@ func TestDSGenesisAndRecovery(t *testing.T) {
 		must.MatchResponse(t, res, match.MatrixError(http.StatusBadRequest, "M_INVALID_PARAM"))
 
 		// The DS counted what it did.
-		basic := a.Config.Global.Metrics.BasicAuth
-		metrics := string(must.ReadBody(t, a.Client().Do(t, http.MethodGet, []string{"metrics"},
-			client.WithHeader("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(basic.Username+":"+basic.Password))))))
+		metrics := metricsOf(t, a)
 		for _, line := range []string{
 			`dendrite_mlsds_messages_total{kind="genesis",outcome="accepted"} 2`,
 			`dendrite_mlsds_messages_total{kind="genesis",outcome="M_MLS_FORBIDDEN"} 2`,

@@ -105,8 +105,14 @@ func awaitFromDS(t testing.TB, c *client.Client, server *harness.Server, eventTy
 func awaitCommit(t testing.TB, c *client.Client, server *harness.Server, message []byte) gjson.Result {
 	t.Helper()
 	return awaitToDevice(t, c, server, "m.mls.commit", func(content gjson.Result) bool {
-		return content.Get("message").Str == b64(message)
+		return carriesCommit(content, message)
 	})
+}
+
+// carriesCommit reports whether an m.mls.commit's content is about message:
+// it carries the message, or, sent by reference, names it by digest.
+func carriesCommit(content gjson.Result, message []byte) bool {
+	return content.Get("message").Str == b64(message) || content.Get("message_sha256").Str == sha256b64(message)
 }
 
 // inboxes keep the to-device events each client's syncs brought that no

@@ -102,7 +102,7 @@ func TestDSCommitRace(t *testing.T) {
 		rejected := 0
 		for i, m := range members {
 			awaitToDevice(t, m.Client, a, "m.mls.commit", func(content gjson.Result) bool {
-				return content.Get("message").Str == winner && content.Get("epoch").Int() == 2
+				return carriesCommit(content, unb64(t, winner)) && content.Get("epoch").Int() == 2
 			})
 			if b64(pending[i].Message) == winner {
 				continue

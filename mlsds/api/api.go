@@ -105,13 +105,21 @@ type CommitInfo struct {
 	GroupInfo string `json:"group_info,omitempty"`
 }
 
-// CommitContent is the content of m.mls.commit.
+// CommitContent is the content of m.mls.commit. It carries the commit
+// itself (Message), or, for a commit sent by reference, its digest
+// (MessageSHA256): the device then reads the commit from the DS's log
+// (GET .../mls/commits/{epoch}) and checks the digest.
 type CommitContent struct {
-	RoomID  string `json:"room_id"`
-	Epoch   uint64 `json:"epoch"`
-	Message string `json:"message"`
-	Sender  Device `json:"sender"`
+	RoomID        string `json:"room_id"`
+	Epoch         uint64 `json:"epoch"`
+	Message       string `json:"message,omitempty"`
+	MessageSHA256 string `json:"message_sha256,omitempty"`
+	Sender        Device `json:"sender"`
 }
+
+// ByReference reports whether the content names its commit by digest
+// instead of carrying it.
+func (c *CommitContent) ByReference() bool { return c.Message == "" && c.MessageSHA256 != "" }
 
 // WelcomeContent is the content of m.mls.welcome.
 type WelcomeContent struct {
@@ -201,6 +209,9 @@ type DeliveryServiceAPI interface {
 	Info() InfoResponse
 	// Commits returns the room's log from fromEpoch on, for user.
 	Commits(ctx context.Context, user, roomID string, fromEpoch uint64, limit int) (*CommitsResponse, error)
+	// Commit returns the entry of the room's log that created epoch (the
+	// genesis for 0), for user.
+	Commit(ctx context.Context, user, roomID string, epoch uint64) (*LogEntry, error)
 	// GroupInfo returns the room's latest GroupInfo, for user.
 	GroupInfo(ctx context.Context, user, roomID string) (*GroupInfoResponse, error)
 }
@@ -212,4 +223,7 @@ var (
 	ErrNotAllowed = errors.New("only users whose membership in the room is join or invite may read its MLS log")
 	// ErrNoGroup: the DS has no MLS group for the room.
 	ErrNoGroup = errors.New("the Delivery Service has no MLS group for this room")
+	// ErrNoCommit: the room's log has no commit creating the epoch asked
+	// for (yet).
+	ErrNoCommit = errors.New("the room's MLS log has no commit for this epoch")
 )

@@ -198,7 +198,7 @@ func TestCommitRace(t *testing.T) {
 		for _, s := range got {
 			switch s.Type {
 			case api.EventCommit:
-				commits[s.Content.Get("message").Str]++
+				commits[s.Content.Get("message").Str+s.Content.Get("message_sha256").Str]++
 			case api.EventRejected:
 				rejections++
 				if s.Content.Get("errcode").Str != string(api.ErrWrongEpoch) || s.Content.Get("current_epoch").Uint() != 2 {
@@ -246,4 +246,74 @@ func TestRecoveryByGroupMembers(t *testing.T) {
 			t.Fatalf("bob after his removal: %v, want ErrNotAllowed", err)
 		}
 	})
+}
+
+// A commit above the inline bounds goes to devices as its digest; each
+// device reads it from the log by its epoch, as the recovery endpoints do.
+func TestCommitByReference(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, k *kit) {
+		alice, bob := k.device(creator, "A"), k.device("@bob:x.example", "B")
+		k.createGroup(alice)
+		k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+		for _, s := range k.mail.take() {
+			t.Fatalf("left over: %+v", s)
+		}
+
+		// Its authenticated data makes the commit larger than an inline
+		// commit may be.
+		p, err := bob.state.Commit(mlsroom.CommitRequest{AAD: make([]byte, maxInlineCommit)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.mustReceive(bob, commitContent(testRoom, p))
+		for _, s := range k.expect(sent{To: alice.Device, Type: api.EventCommit}, sent{To: bob.Device, Type: api.EventCommit}) {
+			c := s.Content
+			if c.Get("message").Exists() || c.Get("message_sha256").Str != digest(p.Message) || c.Get("epoch").Uint() != 2 ||
+				c.Get("sender.device_id").Str != bob.DeviceID || c.Get("room_id").Str != testRoom {
+				t.Fatalf("m.mls.commit by reference: %s", c.Raw)
+			}
+		}
+		entry, err := k.ds.Commit(t.Context(), alice.UserID, testRoom, 2)
+		if err != nil || entry.Kind != api.KindCommit || entry.Epoch != 2 || entry.Sender != bob.Device || entry.Message != encodeBase64(p.Message) {
+			t.Fatalf("Commit(2): %+v, %v", entry, err)
+		}
+		if entry, err = k.ds.Commit(t.Context(), alice.UserID, testRoom, 0); err != nil || entry.Kind != api.KindGenesis {
+			t.Fatalf("Commit(0): %+v, %v", entry, err)
+		}
+		if _, err = k.ds.Commit(t.Context(), alice.UserID, testRoom, 3); !errors.Is(err, api.ErrNoCommit) {
+			t.Fatalf("Commit(3): %v, want ErrNoCommit", err)
+		}
+		if _, err = k.ds.Commit(t.Context(), "@eve:x.example", testRoom, 2); !errors.Is(err, api.ErrNotAllowed) {
+			t.Fatalf("Commit by a stranger: %v, want ErrNotAllowed", err)
+		}
+		k.rs.addRoom(t, "!other:ds.example")
+		if _, err = k.ds.Commit(t.Context(), alice.UserID, "!other:ds.example", 0); !errors.Is(err, api.ErrNoGroup) {
+			t.Fatalf("Commit without a group: %v, want ErrNoGroup", err)
+		}
+
+		// A retry of the commit is answered by reference too.
+		k.mustReceive(bob, commitContent(testRoom, p))
+		if c := k.expect(sent{To: bob.Device, Type: api.EventCommit})[0].Content; c.Get("message_sha256").Str != digest(p.Message) {
+			t.Fatalf("retry: %s", c.Raw)
+		}
+	})
+}
+
+func TestByReference(t *testing.T) {
+	for _, tc := range []struct {
+		size, recipients int
+		want             bool
+	}{
+		{158, 1000, false},
+		{maxInlineCommit, 1, false},
+		{maxInlineCommit + 1, 1, true},
+		{2 << 10, 1024, false},
+		{2<<10 + 1, 1024, true},
+		{1500, 1000, false},
+		{3000, 1000, true},
+	} {
+		if got := byReference(tc.size, tc.recipients); got != tc.want {
+			t.Errorf("byReference(%d, %d) = %v", tc.size, tc.recipients, got)
+		}
+	}
 }

@@ -92,7 +92,7 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 	}
 	newEpoch := res.Group.Epoch()
 	f := &fanOut{}
-	f.add(api.EventCommit, api.CommitContent{RoomID: in.roomID, Epoch: newEpoch, Message: encodeBase64(in.raw), Sender: in.sender}, members)
+	f.add(api.EventCommit, commitNotice(in.roomID, newEpoch, in.raw, in.sender, len(members)), members)
 	if len(added) > 0 {
 		f.add(api.EventWelcome, api.WelcomeContent{RoomID: in.roomID, Epoch: newEpoch, Welcome: encodeBase64(in.welcome)}, added)
 	}
@@ -135,8 +135,7 @@ func (ds *DeliveryService) staleCommit(ctx context.Context, in *incoming, epoch 
 		}
 		for _, e := range entries {
 			if e.Kind == api.KindCommit && e.Sender == in.sender && bytes.Equal(e.Message, in.raw) {
-				content := api.CommitContent{RoomID: in.roomID, Epoch: e.Epoch, Message: encodeBase64(e.Message), Sender: e.Sender}
-				return nil, ds.send(ctx, api.EventCommit, content, in.sender)
+				return nil, ds.send(ctx, api.EventCommit, commitNotice(in.roomID, e.Epoch, e.Message, e.Sender, 1), in.sender)
 			}
 		}
 	}

@@ -34,6 +34,13 @@ var (
 		Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
 
+	commitReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dendrite",
+		Subsystem: "mlsds",
+		Name:      "commit_reads_total",
+		Help:      "Single log entries (commits sent by reference) read from the Delivery Service's log, for local users' servers' caches and for other servers",
+	})
+
 	logEntries = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "dendrite",
 		Subsystem: "mlsds",
@@ -45,5 +52,5 @@ var (
 // RegisterMetrics registers the DS's metrics with Prometheus' default
 // registry. Call it once per process.
 func RegisterMetrics() {
-	prometheus.MustRegister(messagesTotal, acceptSeconds, fanOutSeconds, logEntries)
+	prometheus.MustRegister(messagesTotal, acceptSeconds, fanOutSeconds, commitReads, logEntries)
 }

@@ -53,6 +53,26 @@ func (ds *DeliveryService) Commits(ctx context.Context, user, roomID string, fro
 	return res, nil
 }
 
+// Commit implements api.DeliveryServiceAPI.
+func (ds *DeliveryService) Commit(ctx context.Context, user, roomID string, epoch uint64) (*api.LogEntry, error) {
+	if err := ds.checkReader(ctx, user, roomID); err != nil {
+		return nil, err
+	}
+	commitReads.Inc()
+	e, err := ds.db.Commit(ctx, roomID, epoch)
+	switch {
+	case err != nil:
+		return nil, err
+	case e != nil:
+		entry := logEntry(e)
+		return &entry, nil
+	}
+	if stored, err := ds.db.Room(ctx, roomID); err != nil || stored == nil {
+		return nil, firstError(err, api.ErrNoGroup)
+	}
+	return nil, api.ErrNoCommit
+}
+
 func logEntry(e *tables.LogEntry) api.LogEntry {
 	return api.LogEntry{Kind: e.Kind, Epoch: e.Epoch, Message: encodeBase64(e.Message), Sender: e.Sender, AcceptedTS: e.AcceptedTS}
 }

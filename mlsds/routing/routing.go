@@ -49,21 +49,24 @@ type StateQuerier interface {
 
 // Setup registers the client and federation endpoints of the DS.
 func Setup(routers httputil.Routers, d Deps) {
-	h := &handlers{Deps: d, remote: &remote{cfg: &d.Config.Global, client: d.FedClient}}
+	h := &handlers{Deps: d, remote: &remote{cfg: &d.Config.Global, client: d.FedClient}, commits: newCommitCache()}
 	client := routers.Client.PathPrefix("/unstable/" + api.UnstablePrefix).Subrouter()
 	client.Handle("/ds/{serverName}", h.auth("mlsds_info", h.clientInfo)).Methods(http.MethodGet, http.MethodOptions)
 	client.Handle("/rooms/{roomID}/mls/commits", h.auth("mlsds_commits", h.clientCommits)).Methods(http.MethodGet, http.MethodOptions)
+	client.Handle("/rooms/{roomID}/mls/commits/{epoch}", h.auth("mlsds_commit", h.clientCommit)).Methods(http.MethodGet, http.MethodOptions)
 	client.Handle("/rooms/{roomID}/mls/group_info", h.auth("mlsds_group_info", h.clientGroupInfo)).Methods(http.MethodGet, http.MethodOptions)
 
 	fed := routers.Federation.PathPrefix("/unstable/" + api.UnstablePrefix).Subrouter()
 	fed.Handle("/ds", h.federation("mlsds_federation_info", h.federationInfo)).Methods(http.MethodGet)
 	fed.Handle("/rooms/{roomID}/mls/commits", h.federation("mlsds_federation_commits", h.federationCommits)).Methods(http.MethodGet)
+	fed.Handle("/rooms/{roomID}/mls/commits/{epoch}", h.federation("mlsds_federation_commit", h.federationCommit)).Methods(http.MethodGet)
 	fed.Handle("/rooms/{roomID}/mls/group_info", h.federation("mlsds_federation_group_info", h.federationGroupInfo)).Methods(http.MethodGet)
 }
 
 type handlers struct {
 	Deps
-	remote *remote
+	remote  *remote
+	commits *commitCache
 }
 
 func (h *handlers) auth(name string, f func(*http.Request, *userapi.Device, map[string]string) util.JSONResponse) http.Handler {
@@ -157,6 +160,16 @@ func (h *handlers) federationCommits(req *http.Request, fedReq *fclient.Federati
 	})
 }
 
+func (h *handlers) federationCommit(req *http.Request, fedReq *fclient.FederationRequest, vars map[string]string) util.JSONResponse {
+	epoch, errRes := parseEpoch(vars["epoch"])
+	if errRes != nil {
+		return *errRes
+	}
+	return h.federationRecovery(req, fedReq, func(ctx context.Context, user string, _ *pageParams) (any, error) {
+		return h.DS.Commit(ctx, user, vars["roomID"], epoch)
+	})
+}
+
 func (h *handlers) federationGroupInfo(req *http.Request, fedReq *fclient.FederationRequest, vars map[string]string) util.JSONResponse {
 	return h.federationRecovery(req, fedReq, func(ctx context.Context, user string, _ *pageParams) (any, error) {
 		return h.DS.GroupInfo(ctx, user, vars["roomID"])
@@ -211,13 +224,19 @@ func (p *pageParams) values() url.Values {
 // dsResult turns the answer of the local DS into a response.
 func dsResult(ctx context.Context, f func() (any, error)) util.JSONResponse {
 	res, err := f()
+	if err != nil {
+		return dsError(ctx, err)
+	}
+	return ok(res)
+}
+
+// dsError answers a request the local DS failed.
+func dsError(ctx context.Context, err error) util.JSONResponse {
 	switch {
-	case err == nil:
-		return ok(res)
 	case errors.Is(err, api.ErrNotAllowed):
 		return util.JSONResponse{Code: http.StatusForbidden, JSON: spec.Forbidden(api.ErrNotAllowed.Error())}
-	case errors.Is(err, api.ErrNoGroup):
-		return util.JSONResponse{Code: http.StatusNotFound, JSON: spec.NotFound(api.ErrNoGroup.Error())}
+	case errors.Is(err, api.ErrNoGroup), errors.Is(err, api.ErrNoCommit):
+		return util.JSONResponse{Code: http.StatusNotFound, JSON: spec.NotFound(err.Error())}
 	}
 	util.GetLogger(ctx).WithError(err).Error("mlsds: recovery request failed")
 	return util.JSONResponse{Code: http.StatusInternalServerError, JSON: spec.InternalServerError{}}

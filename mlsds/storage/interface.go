@@ -16,6 +16,7 @@ type Database interface {
 	Room(ctx context.Context, roomID string) (*tables.Room, error)
 	Entries(ctx context.Context, roomID string, fromEpoch uint64, limit int) ([]tables.LogEntry, error)
 	EpochEntries(ctx context.Context, roomID string, epoch uint64) ([]tables.LogEntry, error)
+	Commit(ctx context.Context, roomID string, epoch uint64) (*tables.LogEntry, error)
 	LogSize(ctx context.Context) (int64, error)
 	PendingFanOuts(ctx context.Context) ([]tables.OutboxItem, error)
 	FanOutsDone(ctx context.Context, ids []int64) error

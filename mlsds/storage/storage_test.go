@@ -191,6 +191,17 @@ func TestLogOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		equalStrings(t, "epoch 2", messages(epoch2), all[4:6])
+		// The commit that created an epoch, the genesis for 0; none yet for 4.
+		for epoch, want := range []string{all[0], all[3], all[4], all[6], ""} {
+			e, err := db.Commit(context.Background(), roomID, uint64(epoch))
+			got := ""
+			if e != nil {
+				got = messages([]tables.LogEntry{*e})[0]
+			}
+			if err != nil || got != want {
+				t.Fatalf("Commit(%d) = %q, %v; want %q", epoch, got, err, want)
+			}
+		}
 		if r := mustRoom(t, db); r.Epoch != 3 || string(r.GroupState) != "state 3" {
 			t.Fatalf("room after the commits: %+v", r)
 		}

@@ -143,6 +143,12 @@ func (d *Database) EpochEntries(ctx context.Context, roomID string, epoch uint64
 	return d.Log.SelectEpochEntries(ctx, nil, roomID, epoch)
 }
 
+// Commit returns the room's genesis (epoch 0) or the commit that created
+// epoch, or nil when the log has none.
+func (d *Database) Commit(ctx context.Context, roomID string, epoch uint64) (*tables.LogEntry, error) {
+	return d.Log.SelectCommit(ctx, nil, roomID, epoch)
+}
+
 // LogSize counts the entries of every room's log.
 func (d *Database) LogSize(ctx context.Context) (int64, error) {
 	return d.Log.CountEntries(ctx, nil)

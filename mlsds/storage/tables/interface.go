@@ -65,6 +65,9 @@ type Log interface {
 	// SelectEpochEntries returns every entry of the room for one epoch, in
 	// log order.
 	SelectEpochEntries(ctx context.Context, txn *sql.Tx, roomID string, epoch uint64) ([]LogEntry, error)
+	// SelectCommit returns the room's genesis (epoch 0) or the commit that
+	// created epoch, or nil when there is none.
+	SelectCommit(ctx context.Context, txn *sql.Tx, roomID string, epoch uint64) (*LogEntry, error)
 	// CountEntries counts the entries of every room.
 	CountEntries(ctx context.Context, txn *sql.Tx) (int64, error)
 }

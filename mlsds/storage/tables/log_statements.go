@@ -25,6 +25,10 @@ const (
 	selectEpochEntriesSQL = "" +
 		"SELECT " + logColumns + " FROM mlsds_log WHERE room_id = $1 AND epoch = $2 ORDER BY id"
 
+	// The partial unique index on (room_id, epoch) finds it.
+	selectCommitSQL = "" +
+		"SELECT " + logColumns + " FROM mlsds_log WHERE room_id = $1 AND epoch = $2 AND kind <> 'proposal'"
+
 	countEntriesSQL = "SELECT COUNT(*) FROM mlsds_log"
 )
 
@@ -32,6 +36,7 @@ type logStatements struct {
 	insertStmt       *sql.Stmt
 	selectStmt       *sql.Stmt
 	selectEpochStmt  *sql.Stmt
+	selectCommitStmt *sql.Stmt
 	countEntriesStmt *sql.Stmt
 }
 
@@ -43,6 +48,7 @@ func NewLogTable(db *sql.DB, schema string) (Log, error) {
 		{&s.insertStmt, insertEntrySQL},
 		{&s.selectStmt, selectEntriesSQL},
 		{&s.selectEpochStmt, selectEpochEntriesSQL},
+		{&s.selectCommitStmt, selectCommitSQL},
 		{&s.countEntriesStmt, countEntriesSQL},
 	})
 }
@@ -62,6 +68,15 @@ func (s *logStatements) SelectEntries(ctx context.Context, txn *sql.Tx, roomID s
 func (s *logStatements) SelectEpochEntries(ctx context.Context, txn *sql.Tx, roomID string, epoch uint64) ([]LogEntry, error) {
 	rows, err := stmt(ctx, txn, s.selectEpochStmt).QueryContext(ctx, roomID, int64(epoch))
 	return scanEntries(rows, err)
+}
+
+func (s *logStatements) SelectCommit(ctx context.Context, txn *sql.Tx, roomID string, epoch uint64) (*LogEntry, error) {
+	rows, err := stmt(ctx, txn, s.selectCommitStmt).QueryContext(ctx, roomID, int64(epoch))
+	entries, err := scanEntries(rows, err)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	return &entries[0], nil
 }
 
 func (s *logStatements) CountEntries(ctx context.Context, txn *sql.Tx) (n int64, err error) {
