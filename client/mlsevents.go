@@ -43,22 +43,61 @@ func (b *batch) commit(ctx context.Context, ev matrix.Event) error {
 	if err != nil || !ok {
 		return err
 	}
-	message, err := base64.RawStdEncoding.DecodeString(content.Message)
-	if err != nil {
-		b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Error: "malformed m.mls.commit from the Delivery Service"})
-		return nil
+	message, err := b.commitMessage(ctx, r, &content)
+	if message != nil {
+		err = b.applyCommit(r, message, content.Epoch, content.Sender)
 	}
-	if errors.Is(b.applyCommit(r, message, content.Epoch, content.Sender), mlsroom.ErrGap) {
-		if err = b.catchUp(ctx, r); err != nil {
-			if !Transient(err) {
-				b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Error: "catching up with the group: " + err.Error()})
-			} else {
-				return err
-			}
+	if errors.Is(err, mlsroom.ErrGap) {
+		if err = b.catchUp(ctx, r); err != nil && !Transient(err) {
+			b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Error: "catching up with the group: " + err.Error()})
+			err = nil
 		}
+	}
+	if err != nil {
+		return err
 	}
 	b.retryDeferred(r, true)
 	return b.c.saveRoom(r)
+}
+
+// commitMessage returns the commit an m.mls.commit carries, or the one it
+// names by digest (docs/mls-profile.md): this device's own pending commit,
+// or else the commit the DS's log holds for the epoch, read through the
+// user's homeserver, which must have that digest. It returns nil and no
+// error when there is nothing to apply (journaled when the DS's content or
+// log is wrong), and mlsroom.ErrGap when commits before it are missing
+// too, which catching up reads with it.
+func (b *batch) commitMessage(ctx context.Context, r *room, content *api.CommitContent) ([]byte, error) {
+	if !content.ByReference() {
+		message, err := base64.RawStdEncoding.DecodeString(content.Message)
+		if err != nil {
+			b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Error: "malformed m.mls.commit from the Delivery Service"})
+			return nil, nil
+		}
+		return message, nil
+	}
+	switch {
+	case !r.Group.Member() || content.Epoch <= r.Group.Epoch:
+		return nil, nil // a Welcome brings the device in, or it has the commit
+	case content.Epoch > r.Group.Epoch+1:
+		return nil, mlsroom.ErrGap
+	case r.Group.Pending != nil && messageDigest(r.Group.Pending.Message) == content.MessageSHA256:
+		return r.Group.Pending.Message, nil
+	}
+	entry, err := b.c.api.MLSCommit(ctx, r.RoomID, content.Epoch)
+	if err != nil {
+		if Transient(err) {
+			return nil, err
+		}
+		b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Epoch: content.Epoch, Error: fmt.Sprintf("reading the commit of epoch %d from the Delivery Service: %v", content.Epoch, err)})
+		return nil, nil
+	}
+	message, err := base64.RawStdEncoding.DecodeString(entry.Message)
+	if err != nil || entry.Kind != api.KindCommit || entry.Epoch != content.Epoch || messageDigest(message) != content.MessageSHA256 {
+		b.add(Entry{Kind: KindNotice, RoomID: r.RoomID, Epoch: content.Epoch, Error: fmt.Sprintf("the Delivery Service's log does not hold the commit it announced for epoch %d", content.Epoch)})
+		return nil, nil
+	}
+	return message, nil
 }
 
 // applyCommit applies a commit the DS accepted to r (not saved) and

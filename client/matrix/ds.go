@@ -34,6 +34,14 @@ func (c *Client) MLSCommits(ctx context.Context, roomID string, fromEpoch uint64
 	return &res, err
 }
 
+// MLSCommit returns the entry of the room's DS log that created epoch (the
+// genesis for 0): how a device reads a commit the DS sent by reference.
+func (c *Client) MLSCommit(ctx context.Context, roomID string, epoch uint64) (*api.LogEntry, error) {
+	var res api.LogEntry
+	err := c.do(ctx, request{method: http.MethodGet, path: dsPath("rooms", roomID, "mls", "commits", strconv.FormatUint(epoch, 10))}, &res)
+	return &res, err
+}
+
 // MLSGroupInfo returns the room's latest GroupInfo as the DS serves it.
 func (c *Client) MLSGroupInfo(ctx context.Context, roomID string) (*api.GroupInfoResponse, error) {
 	var res api.GroupInfoResponse

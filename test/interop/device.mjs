@@ -15,10 +15,11 @@
 //	join_room {room_id, via?}                          → {room_id}
 //	invite {room_id, user_id}                          → {}
 //	create_group {room_id}      genesis, answered once the DS accepts or rejects it
-//	commit {room_id, add?: [{user_id, device_id}], remove?: [...], aad?: {action, target}, hold?}
+//	commit {room_id, add?: [{user_id, device_id}], remove?: [...], aad?: {action, target}, filler?, hold?}
 //	                            → the DS's answer: {outcome: "accepted", epoch, view}
 //	                              or {outcome: "rejected", errcode, error, current_epoch};
-//	                              with hold, the commit is only made: {commit: <id>, epoch}
+//	                              with hold, the commit is only made: {commit: <id>, epoch};
+//	                              without aad, filler is the length of an authenticated_data of dots
 //	send_held {room_id, commit} sends a held commit → the DS's answer as for commit
 //	send {room_id, body}        an m.room.message as m.room.encrypted (m.mls.10) → {event_id, epoch}
 //	await {kind, room_id?, epoch?, body?, timeout_ms?}  syncs until it happens → the happening
@@ -105,7 +106,7 @@ class Device {
 
   // commit makes a commit of the given Adds and Removes, plus every
   // proposal received this epoch, and sends it unless held.
-  async commit({ room_id: roomID, add = [], remove = [], aad, hold = false }) {
+  async commit({ room_id: roomID, add = [], remove = [], aad, filler = 0, hold = false }) {
     const r = this.member(roomID)
     const proposals = []
     for (const d of add) {
@@ -113,7 +114,7 @@ class Device {
       proposals.push({ proposalType: "add", add: { keyPackage: decode(unb64(key), "mls_key_package").keyPackage } })
     }
     for (const d of remove) proposals.push({ proposalType: "remove", remove: { removed: leafOf(r.state, d) } })
-    const authenticatedData = aad === undefined ? new Uint8Array() : new TextEncoder().encode(await this.aad(roomID, aad))
+    const authenticatedData = aad === undefined ? new Uint8Array(filler).fill(0x2e) : new TextEncoder().encode(await this.aad(roomID, aad))
     const res = await createCommit(
       { state: r.state, cipherSuite: this.impl },
       { wireAsPublicMessage: true, extraProposals: proposals, ratchetTreeExtension: true, authenticatedData },
@@ -261,15 +262,21 @@ class Device {
     }
   }
 
+  // handleCommit follows an m.mls.commit, which carries the commit or, sent
+  // by reference, names it by digest: then it is our own, or it is read
+  // from the DS's log and must have that digest.
   async handleCommit(r, c) {
-    const bytes = unb64(c.message)
-    const digest = sha256b64(bytes)
-    const h = { kind: "commit", room_id: c.room_id, epoch: c.epoch, message_sha256: digest, sender: c.sender }
+    const byReference = c.message === undefined
+    let bytes = byReference ? undefined : unb64(c.message)
+    const digest = byReference ? c.message_sha256 : sha256b64(bytes)
+    if (typeof digest !== "string") throw new Error(`an m.mls.commit with neither message nor message_sha256: ${JSON.stringify(c)}`)
+    const h = { kind: "commit", room_id: c.room_id, epoch: c.epoch, message_sha256: digest, sender: c.sender, by_reference: byReference }
     if (r.state === undefined || c.epoch <= Number(r.state.groupContext.epoch)) {
       // The commit that added us (its Welcome follows), or one we know.
       return this.happen({ ...h, skipped: r.state === undefined ? "not a member yet" : "already applied" })
     }
     const own = r.commits.get(digest)
+    if (bytes === undefined) bytes = own?.message ?? (await this.loggedCommit(c.room_id, c.epoch, digest))
     if (own !== undefined && own.from === r.state.groupContext.epoch && equalBytes(own.message, bytes)) {
       r.state = own.state
       h.own = true
@@ -286,6 +293,17 @@ class Device {
     await this.retryDeferred(c.room_id, r)
   }
 
+  // loggedCommit reads the commit that created epoch from the DS's log and
+  // checks it against the digest the DS announced.
+  async loggedCommit(roomID, epoch, digest) {
+    const entry = await this.matrix.commit(roomID, epoch)
+    const bytes = unb64(entry.message)
+    if (entry.kind !== "commit" || entry.epoch !== epoch || sha256b64(bytes) !== digest) {
+      throw new Error(`the DS's log holds ${entry.kind} ${sha256b64(bytes)} for epoch ${epoch}, not the announced commit ${digest}`)
+    }
+    return bytes
+  }
+
   async handleProposal(r, c) {
     if (r.state === undefined) return this.happen({ kind: "proposal", room_id: c.room_id, epoch: c.epoch, skipped: "not a member" })
     const message = decode(unb64(c.message), "mls_public_message")
@@ -294,6 +312,10 @@ class Device {
   }
 
   async handleWelcome(r, c) {
+    if (r.state !== undefined && Number(r.state.groupContext.epoch) >= c.epoch) {
+      // Delivery is at least once: a Welcome seen before comes again.
+      return this.happen({ kind: "welcome", room_id: c.room_id, epoch: c.epoch, skipped: "already in the group" })
+    }
     const { welcome } = decode(unb64(c.welcome), "mls_welcome")
     const refs = welcome.secrets.map((s) => hex(s.newMember))
     const ref = refs.find((x) => this.keyPackages.has(x))

@@ -138,6 +138,42 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		talk(t, carol, dev, roomID, "epoch 3")
 	})
 
+	// (4) A commit too large to go inline (its authenticated_data is 20,000
+	// bytes) reaches the other devices by reference: the DS sends its
+	// digest, and the Go client and a second ts-mls device each read it
+	// from the log through their server, check the digest and follow.
+	t.Run("commit by reference", func(t *testing.T) {
+		ctx := context.Background()
+		alice := newGoDevice(t, a, "alice4")
+		devs := []*Device{n.Device(t, "alice4's first ts-mls device"), n.Device(t, "alice4's second ts-mls device")}
+		roomID, err := alice.CreateRoom(ctx, gosdk.CreateRoomOptions{Name: "interop 4"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, dev := range devs {
+			dev.Login(t, a.ClientURL, alice.UserID())
+			dev.Call(t, "upload_key_packages", map[string]any{"count": 1})
+			dev.Peer = func() string { return alice.view(roomID) }
+			if err = alice.AddDevice(ctx, roomID, dev.DeviceID); err != nil {
+				t.Fatalf("adding ts-mls device %d: %v\nour side: %s", i, err, alice.view(roomID))
+			}
+			dev.Call(t, "await", map[string]any{"kind": "welcome", "room_id": roomID, "epoch": i + 1})
+		}
+		devs[0].Call(t, "await", map[string]any{"kind": "commit", "room_id": roomID, "epoch": 2})
+
+		large := commit(t, devs[0], map[string]any{"room_id": roomID, "filler": 20000})
+		followed := devs[1].Call(t, "await", map[string]any{"kind": "commit", "room_id": roomID, "epoch": 3})
+		if !followed.Get("by_reference").Bool() {
+			t.Fatalf("the second ts-mls device got the large commit inline: %s", followed.Raw)
+		}
+		if followed.Get("view.tree_hash").Str != large.Get("view.tree_hash").Str {
+			t.Fatalf("the ts-mls devices disagree after the commit by reference:\n%s\n%s", followed.Get("view").Raw, large.Get("view").Raw)
+		}
+		alice.awaitEpoch(t, roomID, 3)
+		alice.agree(t, roomID, large.Get("view"))
+		talk(t, alice, devs[1], roomID, "after a commit by reference")
+	})
+
 	// Across servers and users: a Go client on A invites a user of B whose
 	// only device is ts-mls (an Add commit with the profile's AAD and a
 	// Welcome, through A's DS); and a ts-mls device on B invites a Go user

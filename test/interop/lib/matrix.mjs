@@ -146,6 +146,12 @@ export class Matrix {
     return this.json("GET", `${unstable}/ds/${encodeURIComponent(server)}`)
   }
 
+  // commit reads the entry of the room's DS log that created epoch: how a
+  // commit the DS sent by reference is fetched.
+  async commit(roomID, epoch) {
+    return this.json("GET", `${unstable}/rooms/${encodeURIComponent(roomID)}/mls/commits/${epoch}`)
+  }
+
   async groupInfo(roomID) {
     return this.json("GET", `${unstable}/rooms/${encodeURIComponent(roomID)}/mls/group_info`)
   }
