@@ -21,9 +21,9 @@ import (
 
 // A commit too large to go inline reaches every device by reference: the
 // DS sends its digest, and each device reads it through its own server from
-// the room's log by epoch. The three devices of bob's server cause one read
-// of the DS's log between them (their server keeps the entry), and so do
-// the DS's own server's devices; a stranger gets 403, an epoch the group
+// the room's log by epoch. The three devices of bob's server (invited, his
+// server not in the room) cause one read of the DS's log between them
+// (their server keeps the entry), and so do the DS's own server's devices; a stranger gets 403, an epoch the group
 // has not reached 404.
 func TestDSCommitByReference(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
@@ -45,7 +45,8 @@ func TestDSCommitByReference(t *testing.T) {
 		sendToDS(t, alice.Client, a, map[string]any{"room_id": roomID, "message": b64(genesis)})
 		awaitFromDS(t, alice.Client, a, "m.mls.accepted", sha256b64(genesis))
 
-		// Alice invites bob with his three devices; bob joins the room.
+		// Alice invites bob with his three devices. His server is not in
+		// the room; it knows the invite.
 		req := mlsroom.CommitRequest{AAD: inviteAAD(t, alice.Client, roomID, bobs[0].UserID)}
 		for _, dev := range bobs {
 			kp, err := dev.id.NewKeyPackage(false)
@@ -58,7 +59,6 @@ func TestDSCommitByReference(t *testing.T) {
 		awaitCommit(t, alice.Client, a, add.Message)
 		handle(t, aliceState, add)
 		awaitMembership(t, alice.Client, roomID, bobs[0].UserID, spec.Invite)
-		bobs[0].MustJoinRoom(t, roomID, a.Name)
 
 		// Its authenticated data makes alice's next commit 20 KB.
 		large, err := aliceState.Commit(mlsroom.CommitRequest{AAD: bytes.Repeat([]byte{'.'}, 20000)})

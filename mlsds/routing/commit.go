@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	rsapi "github.com/matrix-org/dendrite/roomserver/api"
 	userapi "github.com/matrix-org/dendrite/userapi/api"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/matrix-org/util"
-	"github.com/tidwall/gjson"
 
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 )
@@ -87,15 +87,19 @@ func (h *handlers) fetchCommit(ctx context.Context, user string, roomID *spec.Ro
 	return json.Marshal(&entry)
 }
 
-// memberHere reports whether this server's view of the room has user's
-// membership as join or invite.
+// memberHere reports whether this server knows user's membership in the
+// room to be join or invite, including an invite this server holds for its
+// user while it is not in the room.
 func (h *handlers) memberHere(ctx context.Context, roomID *spec.RoomID, user string) bool {
-	ev, err := h.Roomserver.CurrentStateEvent(ctx, *roomID, spec.MRoomMember, user)
-	if err != nil || ev == nil {
+	var res rsapi.QueryMembershipForUserResponse
+	if err := h.Roomserver.QueryMembershipForSenderID(ctx, *roomID, spec.SenderID(user), &res); err != nil {
 		return false
 	}
-	membership := gjson.GetBytes(ev.Content(), "membership").Str
-	return membership == spec.Join || membership == spec.Invite
+	if res.Membership == spec.Join || res.Membership == spec.Invite {
+		return true
+	}
+	invited, err := h.Roomserver.InvitePending(ctx, *roomID, spec.SenderID(user))
+	return err == nil && invited
 }
 
 // parseEpoch parses the {epoch} of a path.

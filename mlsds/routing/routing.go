@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 	fedrouting "github.com/matrix-org/dendrite/federationapi/routing"
 	"github.com/matrix-org/dendrite/internal/httputil"
+	rsapi "github.com/matrix-org/dendrite/roomserver/api"
 	"github.com/matrix-org/dendrite/setup/config"
 	userapi "github.com/matrix-org/dendrite/userapi/api"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -42,9 +43,12 @@ type Deps struct {
 	Wakeups *fedrouting.FederationWakeups
 }
 
-// StateQuerier reads a room's current state; the roomserver API is one.
+// StateQuerier reads a room's current state and users' memberships; the
+// roomserver API is one.
 type StateQuerier interface {
 	CurrentStateEvent(ctx context.Context, roomID spec.RoomID, eventType string, stateKey string) (gomatrixserverlib.PDU, error)
+	QueryMembershipForSenderID(ctx context.Context, roomID spec.RoomID, senderID spec.SenderID, res *rsapi.QueryMembershipForUserResponse) error
+	InvitePending(ctx context.Context, roomID spec.RoomID, senderID spec.SenderID) (bool, error)
 }
 
 // Setup registers the client and federation endpoints of the DS.
