@@ -48,9 +48,16 @@ const stateVersion = 1
 
 // MarshalBinary encodes the public group's state for LoadPublicGroup.
 func (g *PublicGroup) MarshalBinary() ([]byte, error) {
-	var b cryptobyte.Builder
-	g.marshalState(&b)
+	b := g.stateBuilder()
+	g.marshalState(b)
 	return b.Bytes()
+}
+
+// stateBuilder returns a builder with room for the state: the tree is
+// most of it, and a builder grown from nothing to megabytes would be
+// allocated again at every growth.
+func (g *PublicGroup) stateBuilder() *cryptobyte.Builder {
+	return cryptobyte.NewBuilder(make([]byte, 0, g.enc.update(g.tree)+512))
 }
 
 func (g *PublicGroup) marshalState(b *cryptobyte.Builder) {
@@ -148,24 +155,24 @@ func loadPublic(d *codec.Decoder, cfg *Config) (*PublicGroup, error) {
 // MarshalBinary encodes the member's state for LoadGroup. The state holds
 // the member's private keys and the epoch's secrets: store it encrypted.
 func (g *Group) MarshalBinary() ([]byte, error) {
-	var b cryptobyte.Builder
+	b := g.public.stateBuilder()
 	b.AddUint16(stateVersion)
-	g.public.marshalState(&b)
+	g.public.marshalState(b)
 	b.AddUint8(uint8(g.status))
 	b.AddUint32(uint32(g.self))
-	codec.AddOpaque(&b, g.signaturePriv)
-	codec.AddOptional(&b, g.priv != nil, func(b *cryptobyte.Builder) { codec.AddVector(b, g.priv.MarshalMLS) })
+	codec.AddOpaque(b, g.signaturePriv)
+	codec.AddOptional(b, g.priv != nil, func(b *cryptobyte.Builder) { codec.AddVector(b, g.priv.MarshalMLS) })
 	for _, s := range g.secrets.list() {
-		codec.AddOpaque(&b, *s)
+		codec.AddOpaque(b, *s)
 	}
-	codec.AddOptional(&b, g.secretTree != nil, func(b *cryptobyte.Builder) { g.secretTree.MarshalMLS(b) })
-	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+	codec.AddOptional(b, g.secretTree != nil, func(b *cryptobyte.Builder) { g.secretTree.MarshalMLS(b) })
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
 		for _, u := range g.updates {
 			codec.AddOpaque(b, u.ref)
 			codec.AddOpaque(b, u.leafPriv)
 		}
 	})
-	codec.AddVector(&b, func(b *cryptobyte.Builder) {
+	codec.AddVector(b, func(b *cryptobyte.Builder) {
 		for _, r := range g.resumption {
 			b.AddUint64(r.epoch)
 			codec.AddOpaque(b, r.secret)
