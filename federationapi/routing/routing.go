@@ -44,10 +44,11 @@ func Setup(routers httputil.Routers, d Deps) {
 	// Dendrite's /send serialises the PDUs of a room with a lock of its
 	// own; this route replaces it, so this lock is the only one.
 	mu := internal.NewMutexByRoom()
+	seen := newSeenMessages()
 	routers.Federation.Handle("/v1/send/{txnID}", dendriterouting.MakeFedAPI(
 		"federation_send", g.ServerName, g.IsLocalServerName, d.KeyRing, d.Wakeups,
 		func(req *http.Request, fedReq *fclient.FederationRequest, vars map[string]string) util.JSONResponse {
-			return send(req, fedReq, vars, &d, mu)
+			return send(req, fedReq, vars, &d, mu, seen)
 		},
 	)).Methods(http.MethodPut, http.MethodOptions)
 }
@@ -56,8 +57,13 @@ func Setup(routers httputil.Routers, d Deps) {
 // messages to this server's DS are handled by the DS within the request.
 // When the DS fails to handle one, the transaction is answered with an
 // error so that the sending server sends it again; its PDUs are then
-// deduplicated by event ID as usual.
-func send(req *http.Request, fedReq *fclient.FederationRequest, vars map[string]string, d *Deps, mu *internal.MutexByRoom) util.JSONResponse {
+// deduplicated by event ID as usual. To-device messages already delivered
+// are dropped by their message_id (see seenMessages).
+func send(req *http.Request, fedReq *fclient.FederationRequest, vars map[string]string, d *Deps, mu *internal.MutexByRoom, seen *seenMessages) util.JSONResponse {
+	fedReq, delivered, err := seen.filter(fedReq)
+	if err != nil {
+		return util.JSONResponse{Code: http.StatusBadRequest, JSON: spec.BadJSON("The transaction is not valid JSON: " + err.Error())}
+	}
 	producer := *d.SyncProducer
 	js := divert.ForFederation(req.Context(), producer.JetStream, producer.TopicSendToDeviceEvent, d.Config.Global.IsLocalServerName, d.DS)
 	producer.JetStream = js
@@ -70,6 +76,9 @@ func send(req *http.Request, fedReq *fclient.FederationRequest, vars map[string]
 			Code: http.StatusInternalServerError,
 			JSON: spec.Unknown("the Delivery Service could not handle a message of this transaction; send it again"),
 		}
+	}
+	if res.Code == http.StatusOK {
+		seen.add(delivered)
 	}
 	return res
 }
