@@ -10,6 +10,9 @@ import (
 )
 
 // seenCapacity bounds how many to-device message ids one generation of
+// seenMessages remembers; two generations are kept.
+const seenCapacity = 1 << 16
+
 // seenMessages remembers the message_id of m.direct_to_device EDUs already
 // delivered, per origin server. The spec makes message_id the idempotence
 // key of to-device messages, but Dendrite deduplicates only whole
