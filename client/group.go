@@ -40,9 +40,10 @@ func (c *Client) genesis(ctx context.Context, roomID string) error {
 		if err != nil {
 			return fmt.Errorf("fetching the Delivery Service's description: %w", err)
 		}
-		sender, err := base64.RawStdEncoding.DecodeString(info.ExternalSender)
-		if err != nil {
-			return fmt.Errorf("the DS's external_sender is not unpadded base64")
+		suite := uint16(c.account.MLS.Suite)
+		sender, err := base64.RawStdEncoding.DecodeString(info.ExternalSenderFor(suite))
+		if err != nil || len(sender) == 0 {
+			return fmt.Errorf("the Delivery Service names no external sender in cipher suite %d", suite)
 		}
 		state, gi, err := mlsroom.Create(c.account.MLS, roomID, sender)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/tidwall/gjson"
 )
@@ -190,11 +191,28 @@ type GroupInfoResponse struct {
 }
 
 // InfoResponse answers GET .../ds/{serverName}: the DS's ciphersuites and
-// its external sender, an encoded ExternalSender (RFC 9420 §12.1.8.1).
+// its external sender in each, an encoded ExternalSender (RFC 9420
+// §12.1.8.1).
 type InfoResponse struct {
-	ServerName     string   `json:"server_name"`
-	CipherSuites   []uint16 `json:"ciphersuites"`
-	ExternalSender string   `json:"external_sender"`
+	ServerName   string   `json:"server_name"`
+	CipherSuites []uint16 `json:"ciphersuites"`
+	// ExternalSender is the external sender of the first suite.
+	ExternalSender string `json:"external_sender"`
+	// ExternalSenders has the external sender of every suite, by the
+	// suite's number in decimal.
+	ExternalSenders map[string]string `json:"external_senders,omitempty"`
+}
+
+// ExternalSenderFor returns the DS's external sender in suite, "" when it
+// names none.
+func (i *InfoResponse) ExternalSenderFor(suite uint16) string {
+	if s, ok := i.ExternalSenders[strconv.Itoa(int(suite))]; ok {
+		return s
+	}
+	if len(i.CipherSuites) > 0 && i.CipherSuites[0] == suite {
+		return i.ExternalSender
+	}
+	return ""
 }
 
 // DeliveryServiceAPI is the Delivery Service of this homeserver.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/group"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
@@ -315,5 +316,37 @@ func TestByReference(t *testing.T) {
 		if got := byReference(tc.size, tc.recipients); got != tc.want {
 			t.Errorf("byReference(%d, %d) = %v", tc.size, tc.recipients, got)
 		}
+	}
+}
+
+// The DS runs groups in every cipher suite of RFC 9420: a genesis with its
+// external sender of the group's suite, commits, and its own Remove
+// proposal, signed with its key of that suite, which members accept and
+// commit.
+func TestEverySuite(t *testing.T) {
+	for _, suite := range cipher.IDs() {
+		t.Run(suite.String(), func(t *testing.T) {
+			k := newKit(t, "sqlite")
+			alice, bob := k.deviceIn(creator, "A", suite), k.deviceIn("@bob:x.example", "B", suite)
+			k.createGroup(alice)
+			k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+			k.accepted(bob, k.commit(bob), []*device{alice, bob})
+
+			if err := k.ds.RemoveUser(t.Context(), testRoom, bob.UserID); err != nil {
+				t.Fatalf("RemoveUser: %v", err)
+			}
+			got := k.expect(sent{To: alice.Device, Type: api.EventProposal}, sent{To: bob.Device, Type: api.EventProposal})
+			proposal, err := decodeBase64(got[0].Content.Get("message").Str)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err = alice.state.HandleProposal(proposal); err != nil {
+				t.Fatalf("alice takes the DS's Remove proposal: %v", err)
+			}
+			k.accepted(alice, k.commit(alice), []*device{alice})
+			if got := k.logSummary(); got != "genesis/0 commit/1 commit/2 proposal/2 commit/3 " {
+				t.Fatalf("log: %s", got)
+			}
+		})
 	}
 }

@@ -1,18 +1,16 @@
 package internal
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/atomicfile"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 )
@@ -22,18 +20,46 @@ import (
 const IdentityFile = "mls_ds_key.pem"
 
 // pemType is the type of each PEM block of the identity file; its
-// Cipher-Suite header names the suite the key is for.
+// Cipher-Suite header names the suite the key is for, its bytes are the
+// private key as the suite encodes it (an EdDSA seed, an ECDSA scalar).
 const pemType = "MLS DS SIGNATURE KEY"
 
 // supportedSuites are the cipher suites the DS has a signature key for and
-// accepts groups in. Suites 1 and 3 sign with Ed25519.
-var supportedSuites = []mls.CipherSuite{mls.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519}
+// accepts groups in: every suite the MLS core implements (RFC 9420 §17.1),
+// the profile's default, suite 1, first.
+var supportedSuites = func() []mls.CipherSuite {
+	var suites []mls.CipherSuite
+	for _, id := range cipher.IDs() {
+		if _, err := cipher.Lookup(id); err == nil {
+			suites = append(suites, mls.CipherSuite(id))
+		}
+	}
+	return suites
+}()
 
 // Identity is the DS's MLS identity: one signature key per supported cipher
 // suite, with the BasicCredential "@:<server>" (MSC4246).
 type Identity struct {
 	serverName string
-	keys       map[mls.CipherSuite]ed25519.PrivateKey
+	keys       map[mls.CipherSuite]*suiteKey
+}
+
+// suiteKey is the DS's signature key in one suite.
+type suiteKey struct {
+	private []byte
+	signer  *cipher.Signer
+}
+
+func newSuiteKey(suite mls.CipherSuite, private []byte) (*suiteKey, error) {
+	cs, err := cipher.Lookup(cipher.SuiteID(suite))
+	if err != nil {
+		return nil, err
+	}
+	signer, err := cs.NewSigner(private)
+	if err != nil {
+		return nil, err
+	}
+	return &suiteKey{private: private, signer: signer}, nil
 }
 
 // IdentityPath returns the path of the identity file for a server whose
@@ -43,10 +69,11 @@ func IdentityPath(matrixKeyPath string) string {
 }
 
 // LoadOrCreateIdentity reads the identity file at path, creating it with new
-// keys when it does not exist. A file without a key for a supported suite
-// gets one added.
+// keys when it does not exist. A file without a key for some supported suite
+// (one written when the DS supported fewer suites) gets one added, its other
+// keys kept.
 func LoadOrCreateIdentity(path, serverName string) (*Identity, error) {
-	id := &Identity{serverName: serverName, keys: map[mls.CipherSuite]ed25519.PrivateKey{}}
+	id := &Identity{serverName: serverName, keys: map[mls.CipherSuite]*suiteKey{}}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading the DS identity: %w", err)
@@ -61,11 +88,17 @@ func LoadOrCreateIdentity(path, serverName string) (*Identity, error) {
 		if _, ok := id.keys[suite]; ok {
 			continue
 		}
-		seed := make([]byte, ed25519.SeedSize)
-		if _, err = rand.Read(seed); err != nil {
+		cs, err := cipher.Lookup(cipher.SuiteID(suite))
+		if err != nil {
 			return nil, err
 		}
-		id.keys[suite] = ed25519.NewKeyFromSeed(seed)
+		private, _, err := cs.GenerateSignatureKeyPair()
+		if err != nil {
+			return nil, err
+		}
+		if id.keys[suite], err = newSuiteKey(suite, private); err != nil {
+			return nil, err
+		}
 	}
 	if err = atomicfile.Write(path, id.encode(), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the DS identity: %w", err)
@@ -88,10 +121,12 @@ func (id *Identity) parse(data []byte) error {
 			return fmt.Errorf("bad Cipher-Suite header %q", block.Headers["Cipher-Suite"])
 		}
 		suite := mls.CipherSuite(n)
-		if !slices.Contains(supportedSuites, suite) || len(block.Bytes) != ed25519.SeedSize {
-			return fmt.Errorf("unusable key for cipher suite %d", n)
+		if _, ok := id.keys[suite]; ok {
+			return fmt.Errorf("two keys for cipher suite %d", n)
 		}
-		id.keys[suite] = ed25519.NewKeyFromSeed(block.Bytes)
+		if id.keys[suite], err = newSuiteKey(suite, block.Bytes); err != nil {
+			return fmt.Errorf("unusable key for cipher suite %d: %w", n, err)
+		}
 	}
 	return nil
 }
@@ -102,14 +137,11 @@ func (id *Identity) encode() []byte {
 		out = append(out, pem.EncodeToMemory(&pem.Block{
 			Type:    pemType,
 			Headers: map[string]string{"Cipher-Suite": strconv.Itoa(int(suite))},
-			Bytes:   id.keys[suite].Seed(),
+			Bytes:   id.keys[suite].private,
 		})...)
 	}
 	return out
 }
-
-// Suites returns the cipher suites the DS supports, default first.
-func (id *Identity) Suites() []mls.CipherSuite { return slices.Clone(supportedSuites) }
 
 // Supports reports whether the DS accepts groups of the cipher suite.
 func (id *Identity) Supports(suite mls.CipherSuite) bool {
@@ -125,20 +157,19 @@ func (id *Identity) Credential() mls.Credential {
 // ExternalSender is the entry a group's external_senders extension must hold
 // for the DS, in the given supported suite.
 func (id *Identity) ExternalSender(suite mls.CipherSuite) mls.ExternalSender {
-	return mls.ExternalSender{
-		SignatureKey: id.keys[suite].Public().(ed25519.PublicKey),
-		Credential:   id.Credential(),
-	}
+	return mls.ExternalSender{SignatureKey: id.keys[suite].signer.PublicKey(), Credential: id.Credential()}
 }
 
-// Info is the DS's description served at .../ds/{serverName}: its suites
-// and the external sender of the default suite, encoded.
+// Info is the DS's description served at .../ds/{serverName}: its suites,
+// and its external sender in each, encoded (external_sender: the default
+// suite's).
 func (id *Identity) Info() api.InfoResponse {
-	info := api.InfoResponse{ServerName: id.serverName}
+	info := api.InfoResponse{ServerName: id.serverName, ExternalSenders: map[string]string{}}
 	for _, suite := range supportedSuites {
 		info.CipherSuites = append(info.CipherSuites, uint16(suite))
+		sender := id.ExternalSender(suite)
+		info.ExternalSenders[strconv.Itoa(int(suite))] = encodeBase64(codec.Marshal(&sender))
 	}
-	sender := id.ExternalSender(supportedSuites[0])
-	info.ExternalSender = encodeBase64(codec.Marshal(&sender))
+	info.ExternalSender = info.ExternalSenders[strconv.Itoa(int(supportedSuites[0]))]
 	return info
 }

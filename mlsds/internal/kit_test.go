@@ -21,6 +21,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/group"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
@@ -222,8 +223,14 @@ type device struct {
 
 func (k *kit) device(user, deviceID string) *device {
 	k.t.Helper()
+	return k.deviceIn(user, deviceID, mlsroom.DefaultSuite)
+}
+
+// deviceIn is device with an MLS identity in suite.
+func (k *kit) deviceIn(user, deviceID string, suite cipher.SuiteID) *device {
+	k.t.Helper()
 	d := api.Device{UserID: user, DeviceID: deviceID}
-	id, err := mlsroom.NewIdentity(mlsroom.Device{UserID: user, DeviceID: deviceID}, mlsroom.DefaultSuite)
+	id, err := mlsroom.NewIdentity(mlsroom.Device{UserID: user, DeviceID: deviceID}, suite)
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -258,10 +265,12 @@ func (k *kit) mustReceive(d *device, content any) {
 	}
 }
 
-// createGroup makes d's group for testRoom and has the DS accept it.
+// createGroup makes d's group for testRoom, in d's suite with the DS's
+// external sender of that suite, and has the DS accept it.
 func (k *kit) createGroup(d *device) {
 	k.t.Helper()
-	state, gi, err := mlsroom.Create(d.id, testRoom, k.es)
+	es := k.ds.identity.ExternalSender(mls.CipherSuite(d.id.Suite))
+	state, gi, err := mlsroom.Create(d.id, testRoom, codec.Marshal(&es))
 	if err != nil {
 		k.t.Fatal(err)
 	}

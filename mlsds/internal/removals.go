@@ -106,20 +106,14 @@ func (p *publicGroup) unremovedLeaf(userID string) (uint32, bool) {
 // the DS's index in the group's external_senders extension.
 func (id *Identity) externalSigner(g *group.PublicGroup) (*cipher.Signer, uint32, error) {
 	suite := g.Context().CipherSuite
-	key, ok := id.keys[suite]
-	if !ok {
+	if !id.Supports(suite) {
 		return nil, 0, fmt.Errorf("mlsds: no DS key for cipher suite %v", suite)
 	}
 	want := id.ExternalSender(suite)
 	for i, s := range g.ExternalSenders() {
 		if bytes.Equal(s.SignatureKey, want.SignatureKey) && s.Credential.Type == want.Credential.Type &&
 			bytes.Equal(s.Credential.Identity, want.Credential.Identity) {
-			cs, err := cipher.Lookup(cipher.SuiteID(suite))
-			if err != nil {
-				return nil, 0, err
-			}
-			signer, err := cs.NewSigner(key.Seed())
-			return signer, uint32(i), err
+			return id.keys[suite].signer, uint32(i), nil
 		}
 	}
 	return nil, 0, errors.New("mlsds: the group's external_senders does not list this DS")

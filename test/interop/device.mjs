@@ -92,7 +92,9 @@ class Device {
     const id = ciphersuites[this.impl.name]
     if (!ds.ciphersuites.includes(id)) throw new Error(`the DS does not offer suite ${id}: ${JSON.stringify(ds)}`)
     const kp = await newKeyPackage(this.impl, this.cred, this.signatureKeys)
-    const state = await newGroup(this.impl, new TextEncoder().encode(roomID), kp, unb64(ds.external_sender))
+    const sender = ds.external_senders?.[String(id)] ?? (ds.ciphersuites[0] === id ? ds.external_sender : undefined)
+    if (sender === undefined) throw new Error(`the DS names no external sender in suite ${id}: ${JSON.stringify(ds)}`)
+    const state = await newGroup(this.impl, new TextEncoder().encode(roomID), kp, unb64(sender))
     const message = await groupInfo(this.impl, state)
     const digest = sha256b64(message)
     await this.matrix.sendToDS(serverOf(roomID), { room_id: roomID, message: b64(message) })
