@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/matrix-org/gomatrixserverlib"
@@ -49,8 +50,9 @@ type DeliveryService struct {
 	rooms    *roomCache
 	outbox   *outbox
 	now      func() time.Time
-	// membership is the Matrix side of membership commits (membership.go).
-	membership api.MembershipRules
+	// membership is the Matrix side of membership commits (membership.go),
+	// set once the DS runs.
+	membership atomic.Pointer[membershipRules]
 }
 
 var _ api.DeliveryServiceAPI = (*DeliveryService)(nil)

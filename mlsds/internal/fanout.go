@@ -3,6 +3,7 @@ package internal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -12,13 +13,33 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/mlsds/storage"
 )
 
-// fanOut is what an accepted message makes the DS send. It is stored in the
-// outbox with the message and removed once sent, so that a crash between
-// the two makes the DS send it again at startup: devices may get a message
-// twice, and tell by its epoch.
+// fanOut is what an accepted message makes the DS send: to-device
+// messages, and for a commit that invites a user, the invite event, which
+// the inviter's server sends. It is stored in the outbox with the message
+// and removed once all is sent, so that a crash in between makes the DS
+// send it again at startup: devices may get a message twice, and tell by
+// its epoch; an invite sent already is not sent twice (SendInvite).
 type fanOut struct {
 	outboxID   int64
-	Deliveries []delivery
+	Deliveries []delivery  `json:"deliveries"`
+	Invite     *api.Invite `json:"invite,omitempty"`
+
+	// delivered: the deliveries are sent; the invite is still to send.
+	delivered bool
+	// attempts counts the failed attempts at sending the invite, which
+	// are spaced out further each time, until retryAt.
+	attempts int
+	retryAt  time.Time
+}
+
+// decodeFanOut reads an outbox payload: the fan-out, or the list of its
+// deliveries as the DS stored it before it had invites to send.
+func decodeFanOut(id int64, payload []byte) (*fanOut, error) {
+	f := &fanOut{outboxID: id}
+	if len(payload) > 0 && payload[0] == '[' {
+		return f, json.Unmarshal(payload, &f.Deliveries)
+	}
+	return f, json.Unmarshal(payload, f)
 }
 
 // delivery is one to-device message to several devices.
@@ -36,18 +57,58 @@ func (f *fanOut) add(eventType string, content any, to []api.Device) {
 	f.Deliveries = append(f.Deliveries, delivery{Type: eventType, Content: data, To: to})
 }
 
-// fanOut sends f. When some message cannot be handed over, f stays in the
-// outbox and is sent again later.
+// fanOut sends f's to-device messages, then has its invite sent in the
+// background (the room's next fan-out need not wait for another server).
+// What cannot be sent stays in the outbox and is sent again later.
 func (ds *DeliveryService) fanOut(ctx context.Context, f *fanOut) {
-	start := ds.now()
-	for _, d := range f.Deliveries {
-		if err := ds.out.SendToDevices(ctx, ds.self.UserID, d.Type, d.Content, d.To); err != nil {
-			logrus.WithError(err).Error("mlsds: fan-out failed; it will be retried")
-			ds.outbox.retry(f)
-			return
+	if !f.delivered {
+		start := ds.now()
+		for _, d := range f.Deliveries {
+			if err := ds.out.SendToDevices(ctx, ds.self.UserID, d.Type, d.Content, d.To); err != nil {
+				logrus.WithError(err).Error("mlsds: fan-out failed; it will be retried")
+				ds.outbox.retry(f)
+				return
+			}
 		}
+		fanOutSeconds.Observe(ds.now().Sub(start).Seconds())
+		f.delivered = true
 	}
-	fanOutSeconds.Observe(ds.now().Sub(start).Seconds())
+	if f.Invite == nil {
+		ds.outbox.sent(f.outboxID)
+		return
+	}
+	go ds.sendInvite(context.WithoutCancel(ctx), f)
+}
+
+// Spacing of the attempts at sending an invite: doubling from the first
+// to the last.
+const (
+	firstInviteRetry = time.Second
+	lastInviteRetry  = 5 * time.Minute
+)
+
+// sendInvite has the invite of f sent. A refused invite is given up (the
+// commit stays accepted); any other failure is tried again later, also
+// after a restart.
+func (ds *DeliveryService) sendInvite(ctx context.Context, f *fanOut) {
+	inv := f.Invite
+	logger := logrus.WithFields(logrus.Fields{"room_id": inv.RoomID, "inviter": inv.Inviter, "invitee": inv.Invitee})
+	err := errors.New("the membership rules are not running yet")
+	if rules := ds.membership.Load(); rules != nil {
+		err = rules.SendInvite(ctx, inv)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, api.ErrInviteRefused):
+		logger.WithError(err).Error("mlsds: the invite of an accepted commit is refused; giving up")
+	default:
+		wait := min(firstInviteRetry<<min(f.attempts, 20), lastInviteRetry)
+		f.attempts++
+		f.retryAt = ds.now().Add(wait)
+		logger.WithError(err).Warnf("mlsds: sending the invite of an accepted commit failed; trying again in %s", wait)
+		ds.outbox.retry(f)
+		return
+	}
 	ds.outbox.sent(f.outboxID)
 }
 
@@ -62,8 +123,8 @@ func (ds *DeliveryService) resendOutbox(ctx context.Context) error {
 		logrus.Infof("mlsds: sending %d interrupted fan-outs again", len(items))
 	}
 	for _, item := range items {
-		f := &fanOut{outboxID: item.ID}
-		if err = json.Unmarshal(item.Payload, &f.Deliveries); err != nil {
+		f, err := decodeFanOut(item.ID, item.Payload)
+		if err != nil {
 			logrus.WithError(err).Errorf("mlsds: dropping unreadable outbox item %d", item.ID)
 			ds.outbox.sent(item.ID)
 			continue
@@ -121,13 +182,21 @@ func (o *outbox) flush(ctx context.Context) error {
 	return nil
 }
 
-// takeFailed returns the failed fan-outs, forgetting them.
-func (o *outbox) takeFailed() []*fanOut {
+// takeFailed returns the failed fan-outs due for another try at now,
+// forgetting them.
+func (o *outbox) takeFailed(now time.Time) []*fanOut {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	failed := o.failed
-	o.failed = nil
-	return failed
+	var due, waiting []*fanOut
+	for _, f := range o.failed {
+		if f.retryAt.After(now) {
+			waiting = append(waiting, f)
+		} else {
+			due = append(due, f)
+		}
+	}
+	o.failed = waiting
+	return due
 }
 
 // RunOutbox removes sent fan-outs from the outbox and sends failed ones
@@ -149,7 +218,7 @@ func (ds *DeliveryService) RunOutbox(ctx context.Context) {
 				logrus.WithError(err).Warn("mlsds: could not empty the outbox")
 			}
 		case <-retry.C:
-			for _, f := range ds.outbox.takeFailed() {
+			for _, f := range ds.outbox.takeFailed(ds.now()) {
 				ds.fanOut(ctx, f)
 			}
 		}

@@ -80,7 +80,7 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 	if len(added) > 0 && in.welcome == nil {
 		return nil, reject(api.ErrBadRequest, "the commit adds members: commit_info.welcome is required")
 	}
-	after, err := ds.checkMembership(ctx, in, added)
+	invite, err := ds.checkMembership(ctx, in, added)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 		return nil, err
 	}
 	newEpoch := res.Group.Epoch()
-	f := &fanOut{}
+	f := &fanOut{Invite: invite}
 	f.add(api.EventCommit, commitNotice(in.roomID, newEpoch, in.raw, in.sender, len(members)), members)
 	if len(added) > 0 {
 		f.add(api.EventWelcome, api.WelcomeContent{RoomID: in.roomID, Epoch: newEpoch, Welcome: encodeBase64(in.welcome)}, added)
@@ -99,7 +99,6 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 	if err = ds.append(ctx, r, in, epoch, res.Group, in.groupInfo, api.KindCommit, f); err != nil {
 		return nil, err
 	}
-	runAfter(ctx, after)
 	return f, nil
 }
 
@@ -196,7 +195,7 @@ func (ds *DeliveryService) isRetry(ctx context.Context, in *incoming, epoch uint
 
 // append stores an accepted message in one transaction: the group moves
 // from epoch to group's, in joins the log as an entry of the given kind and
-// epoch, and f joins the outbox. groupInfo, when not nil, becomes the room's
+// epoch, and f (with the invite it calls for) joins the outbox. groupInfo, when not nil, becomes the room's
 // latest GroupInfo. On success r caches group; on failure r forgets its
 // state, which is reloaded from the database next time.
 func (ds *DeliveryService) append(ctx context.Context, r *room, in *incoming, epoch uint64, group PublicGroup, groupInfo []byte, kind api.LogKind, f *fanOut) error {
@@ -204,7 +203,7 @@ func (ds *DeliveryService) append(ctx context.Context, r *room, in *incoming, ep
 	if err != nil {
 		return err
 	}
-	payload, err := json.Marshal(f.Deliveries)
+	payload, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}

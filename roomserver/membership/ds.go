@@ -9,12 +9,11 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/matrix-org/dendrite/setup/config"
+	"github.com/matrix-org/gomatrix"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
-	"github.com/sirupsen/logrus"
 	"github.com/tidwall/gjson"
 
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
@@ -44,7 +43,7 @@ func forbidden(format string, args ...any) error {
 }
 
 // CheckCommit implements api.MembershipRules.
-func (r *DSRules) CheckCommit(ctx context.Context, c *api.MembershipCommit) (func(context.Context), error) {
+func (r *DSRules) CheckCommit(ctx context.Context, c *api.MembershipCommit) (*api.Invite, error) {
 	roomID, err := spec.NewRoomID(c.RoomID)
 	if err != nil {
 		return nil, err
@@ -95,7 +94,8 @@ func (r *DSRules) CheckCommit(ctx context.Context, c *api.MembershipCommit) (fun
 	if aad.Action != action || aad.Target != target.String() {
 		return nil, forbidden("the commit brings %s in by %s, its AAD says %s of %s", target.String(), action, aad.Action, aad.Target)
 	}
-	content := map[string]any{mlsauth.ContentKeyCommit: base64.RawStdEncoding.EncodeToString(c.Message)}
+	commit := base64.RawStdEncoding.EncodeToString(c.Message)
+	content := map[string]any{mlsauth.ContentKeyCommit: commit}
 	if err = r.Sender.Check(ctx, *roomID, *senderID, *target, action, content); err != nil {
 		var notAllowed *gomatrixserverlib.NotAllowed
 		if errors.As(err, &notAllowed) {
@@ -108,7 +108,7 @@ func (r *DSRules) CheckCommit(ctx context.Context, c *api.MembershipCommit) (fun
 		// accepted it.
 		return nil, nil
 	}
-	return func(ctx context.Context) { r.sendInvite(ctx, *roomID, *senderID, *target, content) }, nil
+	return &api.Invite{RoomID: roomID.String(), Inviter: senderID.String(), Invitee: target.String(), MLSCommit: commit}, nil
 }
 
 // inGroup reports whether the user's devices already belong to the room's
@@ -129,38 +129,58 @@ func (r *DSRules) inGroup(ctx context.Context, roomID spec.RoomID, userID string
 	return false, nil
 }
 
-// inviteAttempts bounds how often the invite of an accepted commit is
-// tried; the wait doubles from inviteRetryWait.
-const (
-	inviteAttempts  = 6
-	inviteRetryWait = time.Second
-)
-
-// sendInvite has the inviter's server send the invite of an accepted
-// commit: this server directly, another through DSInviteClient. Failures
-// are retried a few times, then logged: the commit stays accepted.
-func (r *DSRules) sendInvite(ctx context.Context, roomID spec.RoomID, inviter, invitee spec.UserID, content map[string]any) {
-	wait := inviteRetryWait
-	for attempt := 1; ; attempt++ {
-		var err error
-		if r.Sender.Config.IsLocalServerName(inviter.Domain()) {
-			_, err = r.Sender.Invite(ctx, roomID, inviter, invitee, content)
-		} else {
-			err = r.Remote.Invite(ctx, inviter.Domain(), roomID, inviter, invitee, content[mlsauth.ContentKeyCommit].(string))
-		}
-		if err == nil {
-			return
-		}
-		logger := logrus.WithError(err).WithFields(logrus.Fields{"room_id": roomID.String(), "inviter": inviter.String(), "invitee": invitee.String()})
-		var notAllowed *gomatrixserverlib.NotAllowed
-		if attempt == inviteAttempts || errors.As(err, &notAllowed) {
-			logger.Error("mlsds: the invite of an accepted commit could not be sent")
-			return
-		}
-		logger.Warn("mlsds: sending the invite of an accepted commit failed; trying again")
-		time.Sleep(wait)
-		wait *= 2
+// SendInvite implements api.MembershipRules: the inviter's server sends
+// the invite, this server directly, another one through DSClient. An invite
+// the room's state shows sent already is not sent again.
+func (r *DSRules) SendInvite(ctx context.Context, inv *api.Invite) error {
+	roomID, err := spec.NewRoomID(inv.RoomID)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
 	}
+	inviter, err := spec.NewUserID(inv.Inviter, true)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
+	}
+	invitee, err := spec.NewUserID(inv.Invitee, true)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
+	}
+	if r.Sender.Config.IsLocalServerName(inviter.Domain()) {
+		_, err = r.Sender.inviteOnce(ctx, r.State, *roomID, *inviter, *invitee, inv.MLSCommit)
+	} else {
+		err = r.Remote.Invite(ctx, inviter.Domain(), *roomID, *inviter, *invitee, inv.MLSCommit)
+	}
+	var notAllowed *gomatrixserverlib.NotAllowed
+	var remote gomatrix.HTTPError
+	switch {
+	case errors.As(err, &notAllowed), errors.Is(err, ErrBadRequest),
+		errors.As(err, &remote) && (remote.Code == http.StatusForbidden || remote.Code == http.StatusBadRequest):
+		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
+	}
+	return err
+}
+
+// inviteOnce has inviter invite invitee with commit as content.mls_commit,
+// unless the room's state shows that invite sent already: the invitee is
+// invited with that commit, or has joined since. It returns the invite's
+// event ID ("" when the invitee has joined).
+func (s *Sender) inviteOnce(ctx context.Context, state StateReader, roomID spec.RoomID, inviter, invitee spec.UserID, commit string) (string, error) {
+	ev, err := state.CurrentStateEvent(ctx, roomID, spec.MRoomMember, invitee.String())
+	if err != nil {
+		return "", err
+	}
+	if ev != nil {
+		content := gjson.ParseBytes(ev.Content())
+		switch content.Get("membership").Str {
+		case spec.Invite:
+			if content.Get(gjson.Escape(mlsauth.ContentKeyCommit)).Str == commit {
+				return ev.EventID(), nil
+			}
+		case spec.Join:
+			return "", nil
+		}
+	}
+	return s.Invite(ctx, roomID, inviter, invitee, map[string]any{mlsauth.ContentKeyCommit: commit})
 }
 
 // DSInviteRequest is the body of PUT /_matrix/federation/unstable/
@@ -230,5 +250,5 @@ func (s *Sender) HandleDSInvite(ctx context.Context, origin spec.ServerName, roo
 	if err != nil {
 		return "", fmt.Errorf("%w: bad invitee %q", ErrBadRequest, req.Invitee)
 	}
-	return s.Invite(ctx, roomID, *inviter, *invitee, map[string]any{mlsauth.ContentKeyCommit: req.MLSCommit})
+	return s.inviteOnce(ctx, state, roomID, *inviter, *invitee, req.MLSCommit)
 }
