@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to look into a server's database
 
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
+	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
 	"github.com/matrix-org/dendrite/msc4244/test/client"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
@@ -58,7 +60,13 @@ type mlsDevice struct {
 
 func newMLSDevice(t testing.TB, c *client.Client) *mlsDevice {
 	t.Helper()
-	id, err := mlsroom.NewIdentity(mlsroom.Device{UserID: c.UserID, DeviceID: c.DeviceID}, mlsroom.DefaultSuite)
+	return newMLSDeviceIn(t, c, mlsroom.DefaultSuite)
+}
+
+// newMLSDeviceIn is newMLSDevice with an MLS identity in suite.
+func newMLSDeviceIn(t testing.TB, c *client.Client, suite cipher.SuiteID) *mlsDevice {
+	t.Helper()
+	id, err := mlsroom.NewIdentity(mlsroom.Device{UserID: c.UserID, DeviceID: c.DeviceID}, suite)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +85,18 @@ func (d *mlsDevice) genesis(t testing.TB, roomID string, externalSender []byte) 
 }
 
 // externalSender returns the encoded ExternalSender the DS of server serves
-// to c.
+// to c, in the default cipher suite.
 func externalSender(t testing.TB, c *client.Client, server *harness.Server) []byte {
 	t.Helper()
+	return externalSenderIn(t, c, server, mlsroom.DefaultSuite)
+}
+
+// externalSenderIn returns the encoded ExternalSender the DS of server
+// serves to c for suite.
+func externalSenderIn(t testing.TB, c *client.Client, server *harness.Server, suite cipher.SuiteID) []byte {
+	t.Helper()
 	info := c.MustDo(t, http.MethodGet, dsPath("ds", string(server.Name)))
-	return unb64(t, info.Get("external_sender").Str)
+	return unb64(t, info.Get("external_senders."+strconv.Itoa(int(suite))).Str)
 }
 
 // sendToDS sends an m.mls.message with content to the DS of server.
@@ -219,8 +234,15 @@ func storedToDevice(t testing.TB, s *harness.Server, userID string) int {
 // ends.
 func syncDB(t testing.TB, s *harness.Server) *sql.DB {
 	t.Helper()
+	return componentDB(t, s, s.Config.SyncAPI.Database.ConnectionString)
+}
+
+// componentDB opens the database of a component of s whose configured
+// connection string is conn (empty: the global database).
+func componentDB(t testing.TB, s *harness.Server, conn config.DataSource) *sql.DB {
+	t.Helper()
 	driver, dsn := "postgres", string(s.Config.Global.DatabaseOptions.ConnectionString)
-	if conn := s.Config.SyncAPI.Database.ConnectionString; conn.IsSQLite() {
+	if conn.IsSQLite() {
 		driver, dsn = "sqlite3", strings.TrimPrefix(string(conn), "file:")
 	} else if conn != "" {
 		dsn = string(conn)
