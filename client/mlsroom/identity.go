@@ -12,11 +12,11 @@ package mlsroom
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/group"
+	"github.com/matrix-org/dendrite/msc4244/internal/mlsidentity"
 )
 
 // DefaultSuite is the profile's default cipher suite.
@@ -31,17 +31,13 @@ type Device struct {
 func (d Device) String() string { return d.UserID + "/" + d.DeviceID }
 
 // credentialIdentity is the BasicCredential identity of a device.
-func (d Device) credentialIdentity() []byte { return []byte(d.UserID + "|" + d.DeviceID) }
+func (d Device) credentialIdentity() []byte { return mlsidentity.Encode(d.UserID, d.DeviceID) }
 
-// DeviceOf returns the device a credential names. Matrix user IDs cannot
-// hold "|", so the first one separates user and device.
+// DeviceOf returns the device a credential names.
 func DeviceOf(c *mls.Credential) (Device, error) {
-	if c.Type != mls.CredentialBasic {
-		return Device{}, fmt.Errorf("mlsroom: a %v is not a device credential", c.Type)
-	}
-	user, device, ok := strings.Cut(string(c.Identity), "|")
-	if !ok || !strings.HasPrefix(user, "@") {
-		return Device{}, fmt.Errorf("mlsroom: credential identity %q is not <user_id>|<device_id>", c.Identity)
+	user, device, err := mlsidentity.Parse(c)
+	if err != nil {
+		return Device{}, fmt.Errorf("mlsroom: %w", err)
 	}
 	return Device{UserID: user, DeviceID: device}, nil
 }
@@ -71,7 +67,7 @@ func (id *Identity) suite() (*cipher.Suite, error) { return cipher.Lookup(id.Sui
 
 func (id *Identity) member() group.Identity {
 	return group.Identity{
-		Credential:    mls.Credential{Type: mls.CredentialBasic, Identity: id.credentialIdentity()},
+		Credential:    mlsidentity.Credential(id.UserID, id.DeviceID),
 		SignaturePriv: id.SignaturePriv,
 	}
 }

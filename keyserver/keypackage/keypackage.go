@@ -11,6 +11,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+	"github.com/matrix-org/dendrite/msc4244/internal/mlsidentity"
 
 	"github.com/matrix-org/dendrite/msc4244/keyserver/api"
 )
@@ -119,17 +120,11 @@ func checkLifetime(l mls.Lifetime, now time.Time) error {
 	return nil
 }
 
-// Identity returns the BasicCredential identity of a device (profile:
-// "<user_id>|<device_id>").
-func Identity(userID, deviceID string) []byte {
-	return []byte(userID + "|" + deviceID)
-}
-
 func checkCredential(c mls.Credential, userID, deviceID string) error {
 	if c.Type != mls.CredentialBasic {
 		return fmt.Errorf("credential type is %v, not basic", c.Type)
 	}
-	if want := Identity(userID, deviceID); !bytes.Equal(c.Identity, want) {
+	if want := mlsidentity.Encode(userID, deviceID); !bytes.Equal(c.Identity, want) {
 		return fmt.Errorf("credential identity %q is not the uploading device %q", c.Identity, want)
 	}
 	return nil

@@ -81,10 +81,6 @@ func ServerDevice(serverName string) Device {
 	return Device{UserID: "@:" + serverName}
 }
 
-// Identity is the MLS credential identity of the device:
-// "<user_id>|<device_id>".
-func (d Device) Identity() []byte { return []byte(d.UserID + "|" + d.DeviceID) }
-
 func (d Device) String() string { return fmt.Sprintf("%s (device %q)", d.UserID, d.DeviceID) }
 
 // MessageContent is the content of an m.mls.message. Byte fields are

@@ -3,13 +3,10 @@ package internal
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"strings"
 
-	"github.com/matrix-org/gomatrixserverlib/spec"
-
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+	"github.com/matrix-org/dendrite/msc4244/internal/mlsidentity"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
 )
 
@@ -27,25 +24,8 @@ func digest(message []byte) string {
 	return encodeBase64(sum[:])
 }
 
-// errIdentity explains a credential that does not name a Matrix device.
-var errIdentity = errors.New("the credential is not a BasicCredential whose identity is <user_id>|<device_id>")
-
-// deviceOf returns the Matrix device an MLS credential names
-// (docs/mls-profile.md: BasicCredential "<user_id>|<device_id>").
+// deviceOf returns the Matrix device an MLS credential names.
 func deviceOf(cred mls.Credential) (api.Device, error) {
-	if cred.Type != mls.CredentialBasic {
-		return api.Device{}, errIdentity
-	}
-	user, device, ok := strings.Cut(string(cred.Identity), "|")
-	if !ok || device == "" {
-		return api.Device{}, errIdentity
-	}
-	id, err := spec.NewUserID(user, true)
-	if err != nil {
-		return api.Device{}, fmt.Errorf("%w: %q: %v", errIdentity, cred.Identity, err)
-	}
-	if id.Local() == "" {
-		return api.Device{}, fmt.Errorf("%w: %q names a server, not a user", errIdentity, cred.Identity)
-	}
-	return api.Device{UserID: user, DeviceID: device}, nil
+	user, device, err := mlsidentity.Parse(&cred)
+	return api.Device{UserID: user, DeviceID: device}, err
 }

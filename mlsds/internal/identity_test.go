@@ -105,10 +105,10 @@ func TestIdentityAddsSuites(t *testing.T) {
 
 func TestIdentityRefusesBadFiles(t *testing.T) {
 	for name, content := range map[string]string{
-		"other PEM type": "-----BEGIN MATRIX PRIVATE KEY-----\nAAAA\n-----END MATRIX PRIVATE KEY-----\n",
-		"bad suite":      "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: x\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
-		"short key":      "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: 1\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
-		"unknown suite":  "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: 9\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
+		"other PEM type":  "-----BEGIN MATRIX PRIVATE KEY-----\nAAAA\n-----END MATRIX PRIVATE KEY-----\n",
+		"bad suite":       "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: x\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
+		"short key":       "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: 1\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
+		"unknown suite":   "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: 9\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
 		"short P-256 key": "-----BEGIN MLS DS SIGNATURE KEY-----\nCipher-Suite: 2\n\nAAAA\n-----END MLS DS SIGNATURE KEY-----\n",
 	} {
 		path := filepath.Join(t.TempDir(), IdentityFile)
@@ -117,24 +117,6 @@ func TestIdentityRefusesBadFiles(t *testing.T) {
 		}
 		if _, err := LoadOrCreateIdentity(path, "ds.example"); err == nil {
 			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-func TestDeviceOf(t *testing.T) {
-	basic := func(id string) mls.Credential { return mls.Credential{Type: mls.CredentialBasic, Identity: []byte(id)} }
-	d, err := deviceOf(basic("@alice:example.org|DEV|ICE"))
-	if err != nil || d.UserID != "@alice:example.org" || d.DeviceID != "DEV|ICE" {
-		t.Fatalf("deviceOf: %v, %v", d, err)
-	}
-	for _, cred := range []mls.Credential{
-		basic("@alice:example.org"),
-		basic("alice|DEVICE"),
-		basic("@:example.org|"),
-		{Type: mls.CredentialX509, Certificates: [][]byte{{1}}},
-	} {
-		if d, err := deviceOf(cred); err == nil {
-			t.Errorf("deviceOf(%q) = %v, want an error", cred.Identity, d)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/group"
+	"github.com/matrix-org/dendrite/msc4244/internal/mlsidentity"
 )
 
 // PublicView is the GroupView of the MLS core: internal/mls/group's public
@@ -26,11 +27,10 @@ func NewPublicView(now func() time.Time) PublicView {
 // clientID names the device a credential names; a credential that names
 // none is a client of its own.
 func clientID(c *mls.Credential) string {
-	d, err := deviceOf(*c)
-	if err != nil {
+	if _, _, err := mlsidentity.Parse(c); err != nil {
 		return "\x00" + string(c.Identity)
 	}
-	return string(d.Identity())
+	return string(c.Identity)
 }
 
 // Genesis implements GroupView: the checks a joiner makes of a GroupInfo

@@ -8,6 +8,7 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/cipher"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
+	"github.com/matrix-org/dendrite/msc4244/internal/mlsidentity"
 )
 
 // LastResort is the last_resort KeyPackage extension type.
@@ -66,7 +67,7 @@ func Build(userID, deviceID string, o Options) *mls.KeyPackage {
 		LeafNode: mls.LeafNode{
 			EncryptionKey: encryptionKey,
 			SignatureKey:  signPublic,
-			Credential:    mls.Credential{Type: mls.CredentialBasic, Identity: []byte(userID + "|" + deviceID)},
+			Credential:    mlsidentity.Credential(userID, deviceID),
 			Capabilities: mls.Capabilities{
 				Versions:     []mls.ProtocolVersion{mls.MLS10},
 				CipherSuites: []mls.CipherSuite{o.Suite},

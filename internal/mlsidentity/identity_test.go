@@ -1,0 +1,35 @@
+package mlsidentity
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/matrix-org/dendrite/msc4244/internal/mls"
+)
+
+func TestRoundTrip(t *testing.T) {
+	c := Credential("@alice:example.org", "DEV|ICE")
+	user, device, err := Parse(&c)
+	if err != nil || user != "@alice:example.org" || device != "DEV|ICE" {
+		t.Fatalf("Parse(%q) = %q, %q, %v", c.Identity, user, device, err)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	basic := func(id string) mls.Credential { return mls.Credential{Type: mls.CredentialBasic, Identity: []byte(id)} }
+	for _, c := range []mls.Credential{
+		basic(""),
+		basic("no-bar"),
+		basic("@alice:example.org"),
+		basic("@alice:example.org|"),
+		basic("alice|DEVICE"),
+		basic("@alice|DEVICE"),
+		basic("@:example.org|DEVICE"),
+		basic("@:example.org|"),
+		{Type: mls.CredentialX509, Certificates: [][]byte{{1}}},
+	} {
+		if user, device, err := Parse(&c); !errors.Is(err, ErrNotDevice) {
+			t.Errorf("Parse(%q) = %q, %q, %v; want ErrNotDevice", c.Identity, user, device, err)
+		}
+	}
+}
