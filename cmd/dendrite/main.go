@@ -71,6 +71,9 @@ func run() error {
 	if err = preflight(cfg, addrs); err != nil {
 		return err
 	}
+	if err = useSQLiteWAL(cfg); err != nil {
+		return err
+	}
 	serve(cfg, addrs)
 	return nil
 }
