@@ -22,7 +22,7 @@ import (
 // into the monolith. It must run after the monolith's components are built
 // and before Monolith.AddAllPublicRoutes:
 //   - its routes go on routers first, so that they shadow Dendrite's;
-//   - the /sync middleware goes on the Client router;
+//   - the /sync middleware (key counts) goes on the Client router;
 //   - monolith.UserAPI is replaced by the UserAPI decorator, so that the
 //     components AddAllPublicRoutes builds (client API, sync API, federation
 //     API routes) count, and delete, KeyPackages with the other keys;
@@ -41,7 +41,7 @@ func Setup(
 	userAPI := &UserAPI{UserInternalAPI: monolith.UserAPI, keys: keys}
 	monolith.UserAPI = userAPI
 	routing.Setup(routers, cfg, keys, userAPI, monolith.KeyRing, wakeups)
-	routers.Client.Use(routing.SyncFallbackKeys)
+	routers.Client.Use(routing.SyncKeyCounts(userAPI))
 	go keys.SweepExpired(processCtx.Context(), internal.SweepInterval)
 	return nil
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	synctypes "github.com/matrix-org/dendrite/syncapi/types"
+	userapi "github.com/matrix-org/dendrite/userapi/api"
 
 	"github.com/matrix-org/dendrite/msc4244/keyserver/api"
 	"github.com/matrix-org/dendrite/msc4244/keyserver/internal"
@@ -26,7 +28,7 @@ func TestDendriteSyncHasNoFallbackKeyTypes(t *testing.T) {
 	}
 }
 
-func TestWithFallbackKeyTypes(t *testing.T) {
+func TestWithField(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"next_batch":"s1"}`:        `{"next_batch":"s1","device_unused_fallback_key_types":["mls"]}`,
 		"{\"a\":{\"b\":1}}\n":        `{"a":{"b":1},"device_unused_fallback_key_types":["mls"]}`,
@@ -36,18 +38,18 @@ func TestWithFallbackKeyTypes(t *testing.T) {
 		`{"x":"}"}`:                  `{"x":"}","device_unused_fallback_key_types":["mls"]}`,
 		`{"errcode":"M_UNKNOWN"}   `: `{"errcode":"M_UNKNOWN","device_unused_fallback_key_types":["mls"]}`,
 	} {
-		got := string(withFallbackKeyTypes([]byte(in)))
+		got := string(withField([]byte(in), fallbackKeyTypesField, []byte(`["mls"]`)))
 		if got != want {
-			t.Errorf("withFallbackKeyTypes(%q) = %q, want %q", in, got, want)
+			t.Errorf("withField(%q) = %q, want %q", in, got, want)
 		}
 		if want != in && !json.Valid([]byte(got)) {
-			t.Errorf("withFallbackKeyTypes(%q) is not JSON", in)
+			t.Errorf("withField(%q) is not JSON", in)
 		}
 	}
 }
 
-// handler answers like the sync handler: it asks for counts (here recorded
-// directly), then writes JSON.
+// handler answers like the sync handler: on an incremental sync it asks for
+// counts (here recorded directly), then writes JSON.
 func handler(counts *api.KeyPackageCounts, status int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if counts != nil {
@@ -59,28 +61,57 @@ func handler(counts *api.KeyPackageCounts, status int) http.Handler {
 	})
 }
 
-func TestSyncFallbackKeys(t *testing.T) {
+// countingUserAPI knows one access token, and counts keys as the keyserver's
+// decorator does: one-time counts answered, KeyPackage counts recorded.
+type countingUserAPI struct {
+	userapi.UserInternalAPI
+	counts api.KeyPackageCounts
+}
+
+func (u *countingUserAPI) QueryAccessToken(_ context.Context, req *userapi.QueryAccessTokenRequest, res *userapi.QueryAccessTokenResponse) error {
+	if req.AccessToken == "token" {
+		res.Device = &userapi.Device{UserID: "@alice:example.org", ID: "DEV"}
+	}
+	return nil
+}
+
+func (u *countingUserAPI) QueryOneTimeKeys(ctx context.Context, req *userapi.QueryOneTimeKeysRequest, res *userapi.QueryOneTimeKeysResponse) error {
+	if req.UserID != "@alice:example.org" || req.DeviceID != "DEV" {
+		return fmt.Errorf("counted keys of %s %s", req.UserID, req.DeviceID)
+	}
+	res.Count.KeyCount = map[string]int{api.Algorithm: u.counts.OneTime, "signed_curve25519": 2}
+	internal.RecordCounts(ctx, u.counts)
+	return nil
+}
+
+func TestSyncKeyCounts(t *testing.T) {
+	lastResort := &api.KeyPackageCounts{LastResort: true}
 	for _, tc := range []struct {
-		path   string
-		counts *api.KeyPackageCounts
-		status int
-		added  bool
+		path     string
+		token    string
+		recorded *api.KeyPackageCounts // counted by Dendrite (an incremental sync)
+		stored   api.KeyPackageCounts  // what the keyserver holds
+		status   int
+		want     string
 	}{
-		{"/_matrix/client/v3/sync", &api.KeyPackageCounts{LastResort: true}, 200, true},
-		{"/_matrix/client/r0/sync", &api.KeyPackageCounts{OneTime: 3, LastResort: true}, 200, true},
-		{"/_matrix/client/v3/sync", &api.KeyPackageCounts{OneTime: 3}, 200, false},
-		{"/_matrix/client/v3/sync", nil, 200, false},
-		{"/_matrix/client/v3/sync", &api.KeyPackageCounts{LastResort: true}, 500, false},
-		{"/_matrix/client/v3/syncx", &api.KeyPackageCounts{LastResort: true}, 200, false},
-		{"/_matrix/client/v3/keys/upload", &api.KeyPackageCounts{LastResort: true}, 200, false},
+		{"/_matrix/client/v3/sync", "token", lastResort, *lastResort, 200, `{"next_batch":"s1","device_unused_fallback_key_types":["mls"]}`},
+		{"/_matrix/client/r0/sync", "token", &api.KeyPackageCounts{OneTime: 3}, api.KeyPackageCounts{OneTime: 3}, 200, `{"next_batch":"s1"}`},
+		// An initial sync: Dendrite counted nothing.
+		{"/_matrix/client/v3/sync", "token", nil, api.KeyPackageCounts{OneTime: 3, LastResort: true}, 200,
+			`{"next_batch":"s1","device_one_time_keys_count":{"mls":3,"signed_curve25519":2},"device_unused_fallback_key_types":["mls"]}`},
+		{"/_matrix/client/v3/sync", "token", nil, api.KeyPackageCounts{}, 200,
+			`{"next_batch":"s1","device_one_time_keys_count":{"mls":0,"signed_curve25519":2}}`},
+		{"/_matrix/client/v3/sync", "unknown", nil, *lastResort, 200, `{"next_batch":"s1"}`},
+		{"/_matrix/client/v3/sync", "token", lastResort, *lastResort, 500, `{"next_batch":"s1"}`},
+		{"/_matrix/client/v3/syncx", "token", lastResort, *lastResort, 200, `{"next_batch":"s1"}`},
+		{"/_matrix/client/v3/keys/upload", "token", nil, *lastResort, 200, `{"next_batch":"s1"}`},
 	} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, tc.path, nil)
-		SyncFallbackKeys(handler(tc.counts, tc.status)).ServeHTTP(rec, req)
-		body := rec.Body.String()
-		if rec.Code != tc.status || strings.Contains(body, "device_unused_fallback_key_types") != tc.added ||
-			rec.Header().Get("Content-Type") != "application/json" {
-			t.Errorf("%s %+v %d: got %d %s", tc.path, tc.counts, tc.status, rec.Code, body)
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		SyncKeyCounts(&countingUserAPI{counts: tc.stored})(handler(tc.recorded, tc.status)).ServeHTTP(rec, req)
+		if rec.Code != tc.status || rec.Body.String() != tc.want || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s %+v %d: got %d %s, want %s", tc.path, tc.token, tc.recorded, tc.status, rec.Code, rec.Body.String(), tc.want)
 		}
 	}
 }
