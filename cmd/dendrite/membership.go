@@ -32,7 +32,8 @@ func membershipSender(s *shared, rsAPI membership.RoomServer, fedClient fclient.
 }
 
 // registerDSMembership gives the DS the Matrix side of membership commits
-// and has it remove the devices of users who leave MLS rooms; joins
+// and has it remove the devices of users who leave MLS rooms and deleted
+// devices; joins
 // carrying a commit are checked with the room's DS.
 func registerDSMembership(s *shared, monolith *setup.Monolith, ds mlsdsapi.DeliveryServiceAPI) {
 	rules := &membership.DSRules{
@@ -40,7 +41,7 @@ func registerDSMembership(s *shared, monolith *setup.Monolith, ds mlsdsapi.Deliv
 		State:  monolith.RoomserverAPI,
 		Remote: &membership.DSClient{Config: &s.cfg.Global, Client: monolith.FedClient},
 	}
-	if err := mlsds.StartMembership(s.processCtx, s.cfg, s.nats, ds, rules, mlsroomserver.RoomVersion); err != nil {
+	if err := mlsds.StartMembership(s.processCtx, s.cfg, s.nats, ds, rules, mlsroomserver.RoomVersion, monolith.RoomserverAPI, monolith.UserAPI); err != nil {
 		logrus.WithError(err).Panic("failed to start the MLS membership machinery of the Delivery Service")
 	}
 	rsAPI, ok := monolith.RoomserverAPI.(*mlsroomserver.Decorator)

@@ -14,10 +14,13 @@ import (
 )
 
 // When a user leaves an MLS room, is kicked or banned, the DS removes the
-// user's devices from the room's group (docs/membership.md): it proposes,
-// as the group's external sender, a Remove of each of their leaves, logs
-// and fans the proposals out, and requires the next commit to cover them;
-// the group's public view refuses any commit that does not, with
+// user's devices from the room's group (docs/membership.md); when a device
+// is deleted from its account (logged out, deleted, the account
+// deactivated), the DS removes that device from the groups it is in, where
+// path secrets would otherwise still be encrypted to its keys. Either way it
+// proposes, as the group's external sender, a Remove of each leaf, logs and
+// fans the proposals out, and requires the next commit to cover them; the
+// group's public view refuses any commit that does not, with
 // M_MLS_PENDING_REMOVALS.
 
 // RemoveUser proposes the removal of every device of userID from roomID's
@@ -25,11 +28,23 @@ import (
 // group, a user without devices in it, and devices whose removal is already
 // proposed need nothing.
 func (ds *DeliveryService) RemoveUser(ctx context.Context, roomID, userID string) error {
+	return ds.removeDevices(ctx, roomID, func(d api.Device) bool { return d.UserID == userID })
+}
+
+// RemoveDevice proposes the removal of device's leaves from roomID's group,
+// as RemoveUser does for all of a user's devices.
+func (ds *DeliveryService) RemoveDevice(ctx context.Context, roomID string, device api.Device) error {
+	return ds.removeDevices(ctx, roomID, func(d api.Device) bool { return d == device })
+}
+
+// removeDevices proposes, one at a time, the removal of each leaf of
+// roomID's group whose device matches.
+func (ds *DeliveryService) removeDevices(ctx context.Context, roomID string, match func(api.Device) bool) error {
 	for {
 		var proposed bool
 		in := &incoming{sender: ds.self, received: ds.now(), roomID: roomID}
 		err := ds.accept(ctx, in, func(ctx context.Context, r *room, in *incoming) (*fanOut, error) {
-			f, err := ds.proposeRemoval(ctx, r, in, userID)
+			f, err := ds.proposeRemoval(ctx, r, in, match)
 			proposed = f != nil
 			return f, err
 		})
@@ -43,15 +58,16 @@ func (ds *DeliveryService) RemoveUser(ctx context.Context, roomID, userID string
 	}
 }
 
-// proposeRemoval proposes the removal of the first device of userID whose
-// removal the group does not hold yet, and returns its fan-out; nil when
-// there is none. It runs with r.validation held and r.group loaded.
-func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *incoming, userID string) (*fanOut, error) {
+// proposeRemoval proposes the removal of the first leaf of a matching
+// device whose removal the group does not hold yet, and returns its
+// fan-out; nil when there is none. It runs with r.validation held and
+// r.group loaded.
+func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *incoming, match func(api.Device) bool) (*fanOut, error) {
 	g, ok := r.group.(*publicGroup)
 	if !ok {
 		return nil, fmt.Errorf("mlsds: the group view %T cannot hold the DS's proposals", r.group)
 	}
-	leaf, found := g.unremovedLeaf(userID)
+	leaf, found := g.unremovedLeaf(match)
 	if !found {
 		return nil, nil
 	}
@@ -84,9 +100,9 @@ func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *inco
 	return f, nil
 }
 
-// unremovedLeaf returns a leaf of a device of userID whose removal the
+// unremovedLeaf returns a leaf of a matching device whose removal the
 // group holds no required proposal for.
-func (p *publicGroup) unremovedLeaf(userID string) (uint32, bool) {
+func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (uint32, bool) {
 	proposed := map[uint32]bool{}
 	for _, prop := range p.g.Proposals() {
 		if prop.Required && prop.Proposal.Type == mls.ProposalRemove {
@@ -95,7 +111,7 @@ func (p *publicGroup) unremovedLeaf(userID string) (uint32, bool) {
 	}
 	for _, m := range p.Members() {
 		d, err := deviceOf(m.Credential)
-		if err == nil && d.UserID == userID && !proposed[m.Leaf] {
+		if err == nil && match(d) && !proposed[m.Leaf] {
 			return m.Leaf, true
 		}
 	}
