@@ -33,3 +33,24 @@ func TestParseRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Whatever Parse accepts is a device whose encoding is the identity it
+// parsed.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{"@alice:example.org|DEV", "@a:hs|D|X", "@:example.org|D", "no-bar", "@alice:example.org|", ""} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, identity []byte) {
+		c := mls.Credential{Type: mls.CredentialBasic, Identity: identity}
+		user, device, err := Parse(&c)
+		if err != nil {
+			if !errors.Is(err, ErrNotDevice) {
+				t.Fatalf("Parse(%q): %v does not wrap ErrNotDevice", identity, err)
+			}
+			return
+		}
+		if got := Encode(user, device); string(got) != string(identity) {
+			t.Fatalf("Parse(%q) = %q, %q, which encode as %q", identity, user, device, got)
+		}
+	})
+}
