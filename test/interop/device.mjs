@@ -33,7 +33,7 @@ import { ciphersuites, createApplicationMessage, createCommit, emptyPskIndex, jo
 import { ratchetTreeFromExtension } from "ts-mls/groupInfo.js"
 import { b64, canonicalJSON, equalBytes, hex, sha256b64, unb64 } from "./lib/bytes.mjs"
 import { Matrix, serverOf } from "./lib/matrix.mjs"
-import { credential, decode, groupInfo, mlsMessage, newGroup, newKeyPackage, signatureKeys, suite, view } from "./lib/mls.mjs"
+import { credential, decode, groupInfo, mlsMessage, newGroup, newKeyPackage, processExternalProposal, signatureKeys, suite, view } from "./lib/mls.mjs"
 
 const log = (...args) => console.error(new Date().toISOString(), ...args)
 
@@ -306,11 +306,27 @@ class Device {
     return bytes
   }
 
+  // handleProposal records a proposal for the next commit. The DS's own
+  // (its Removes of departed devices) come from the group's external
+  // sender, which ts-mls cannot verify by itself (lib/mls.mjs). A proposal
+  // for an epoch that is gone was covered by the commit that ended it: the
+  // DS accepts no commit that leaves out its pending removals.
   async handleProposal(r, c) {
-    if (r.state === undefined) return this.happen({ kind: "proposal", room_id: c.room_id, epoch: c.epoch, skipped: "not a member" })
-    const message = decode(unb64(c.message), "mls_public_message")
-    r.state = (await processPublicMessage(r.state, message.publicMessage, emptyPskIndex, this.impl)).newState
-    this.happen({ kind: "proposal", room_id: c.room_id, epoch: c.epoch })
+    const h = { kind: "proposal", room_id: c.room_id, epoch: c.epoch }
+    if (r.state === undefined) return this.happen({ ...h, skipped: "not a member" })
+    const { publicMessage } = decode(unb64(c.message), "mls_public_message")
+    const epoch = r.state.groupContext.epoch
+    if (publicMessage.content.epoch < epoch) return this.happen({ ...h, skipped: "stale" })
+    if (publicMessage.content.epoch > epoch) throw new Error(`a proposal for epoch ${publicMessage.content.epoch}; ts-mls is at ${epoch}`)
+    if (publicMessage.content.sender.senderType === "external") {
+      r.state = await processExternalProposal(this.impl, r.state, publicMessage)
+      h.external = true
+    } else {
+      r.state = (await processPublicMessage(r.state, publicMessage, emptyPskIndex, this.impl)).newState
+    }
+    const p = publicMessage.content.proposal
+    if (p.proposalType === "remove") h.removed = p.remove.removed
+    this.happen({ ...h, pending: Object.keys(r.state.unappliedProposals).length, view: view(r.state) })
   }
 
   async handleWelcome(r, c) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -218,6 +219,102 @@ func TestTSMLSThroughOurServers(t *testing.T) {
 		dave.agree(t, roomID, added.Get("view"))
 		talk(t, dave, carol, roomID, "B's room")
 	})
+
+	// (5) The DS's Remove proposals, as the group's external sender
+	// (RFC 9420 §12.1.8.1), reach a ts-mls device of another user. Alice's
+	// second Go device logs out: ts-mls verifies the DS's proposal against
+	// the group's external_senders; a commit of ts-mls that leaves it out
+	// is refused with M_MLS_PENDING_REMOVALS, the one that covers it is
+	// accepted, and the Go client follows. Then carol (Go, on B) leaves the
+	// room: the Go client commits the DS's Remove, which ts-mls follows by
+	// the proposal's reference. After each, the Go client, the DS and
+	// ts-mls have the same GroupContext, and messages decrypt both ways.
+	t.Run("the DS's Remove proposals", func(t *testing.T) {
+		ctx := context.Background()
+		alice := newGoDevice(t, a, "alice5")
+		bob := n.Device(t, "bob5 (ts-mls) on B")
+		bob.Register(t, b.ClientURL, "bob5")
+		bob.Call(t, "upload_key_packages", map[string]any{"count": 1})
+		roomID, err := alice.CreateRoom(ctx, gosdk.CreateRoomOptions{Name: "interop 5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob.Peer = func() string { return alice.view(roomID) }
+		if err = alice.Invite(ctx, roomID, bob.UserID); err != nil {
+			t.Fatalf("inviting the ts-mls user: %v\nour side: %s", err, alice.view(roomID))
+		}
+		bob.Call(t, "await", map[string]any{"kind": "welcome", "room_id": roomID, "epoch": 1})
+		bob.Call(t, "await", map[string]any{"kind": "invite", "room_id": roomID})
+		bob.Call(t, "join_room", map[string]any{"room_id": roomID, "via": []string{string(a.Name)}})
+		alice2 := loginGoDevice(t, a, alice.UserID())
+		if err = alice.AddDevice(ctx, roomID, alice2.DeviceID()); err != nil {
+			t.Fatalf("adding alice's second device: %v\nour side: %s", err, alice.view(roomID))
+		}
+		alice.agree(t, roomID, bob.Call(t, "await", map[string]any{"kind": "commit", "room_id": roomID, "epoch": 2}).Get("view"))
+
+		// ts-mls makes a commit for epoch 2 and holds it; then the DS
+		// proposes alice2's removal in epoch 2.
+		held := bob.Call(t, "commit", map[string]any{"room_id": roomID, "hold": true})
+		if err = alice2.Logout(ctx); err != nil {
+			t.Fatal(err)
+		}
+		proposed := bob.Call(t, "await", map[string]any{"kind": "proposal", "room_id": roomID, "epoch": 2})
+		if !proposed.Get("external").Bool() || leafOf(t, proposed.Get("view"), alice.UserID(), alice2.DeviceID()) != proposed.Get("removed").Int() {
+			t.Fatalf("ts-mls's record of the DS's proposal: %s, want the external Remove of %s", proposed.Raw, alice2.DeviceID())
+		}
+		refused := bob.Call(t, "send_held", map[string]any{"room_id": roomID, "commit": held.Get("commit").Str})
+		if refused.Get("outcome").Str != "rejected" || refused.Get("errcode").Str != "M_MLS_PENDING_REMOVALS" {
+			t.Fatalf("a commit without the DS's Remove: %s, want rejected with M_MLS_PENDING_REMOVALS\nour side: %s", refused.Raw, alice.view(roomID))
+		}
+		removed := commit(t, bob, map[string]any{"room_id": roomID})
+		if removed.Get("epoch").Int() != 3 || removed.Get("view.members.#").Int() != 2 {
+			t.Fatalf("ts-mls's commit of the DS's Remove: %s", removed.Raw)
+		}
+		alice.awaitEpoch(t, roomID, 3)
+		alice.agree(t, roomID, removed.Get("view"))
+		talk(t, alice, bob, roomID, "after alice's second device left")
+
+		// Carol joins and leaves; the Go client commits her removal when
+		// it next sends, and ts-mls follows.
+		carol := newGoDevice(t, b, "carol5")
+		if err = alice.Invite(ctx, roomID, carol.UserID()); err != nil {
+			t.Fatalf("inviting carol: %v\nour side: %s", err, alice.view(roomID))
+		}
+		bob.Call(t, "await", map[string]any{"kind": "commit", "room_id": roomID, "epoch": 4})
+		carol.await(t, roomID, "the invite", func(e gosdk.Entry) bool { return e.Kind == gosdk.KindInvite && e.RoomID == roomID })
+		if _, err = carol.Join(ctx, roomID, string(a.Name)); err != nil {
+			t.Fatalf("carol joins: %v\nour side: %s", err, carol.view(roomID))
+		}
+		if err = carol.Leave(ctx, roomID); err != nil {
+			t.Fatal(err)
+		}
+		proposed = bob.Call(t, "await", map[string]any{"kind": "proposal", "room_id": roomID, "epoch": 4})
+		if !proposed.Get("external").Bool() || leafOf(t, proposed.Get("view"), carol.UserID(), carol.DeviceID()) != proposed.Get("removed").Int() {
+			t.Fatalf("ts-mls's record of the DS's proposal: %s, want the external Remove of carol's device", proposed.Raw)
+		}
+		alice.await(t, roomID, "carol's removal proposal", func(e gosdk.Entry) bool {
+			return e.Kind == gosdk.KindGroup && e.RoomID == roomID && e.Epoch == 4 && strings.Contains(e.Text, "proposed")
+		})
+		talk(t, alice, bob, roomID, "after carol left")
+		followed := bob.Call(t, "view", map[string]any{"room_id": roomID})
+		if followed.Get("epoch").Int() != 5 || followed.Get("members.#").Int() != 2 {
+			t.Fatalf("ts-mls after the Go client's commit of carol's removal: %s", followed.Raw)
+		}
+		alice.agree(t, roomID, followed)
+	})
+}
+
+// leafOf returns the leaf of a device in a ts-mls view, failing the test
+// when the device is not a member.
+func leafOf(t *testing.T, tsView gjson.Result, userID, deviceID string) int64 {
+	t.Helper()
+	for _, m := range tsView.Get("members").Array() {
+		if m.Get("identity").Str == userID+"|"+deviceID {
+			return m.Get("leaf").Int()
+		}
+	}
+	t.Fatalf("%s %s is not in ts-mls's view %s", userID, deviceID, tsView.Raw)
+	return 0
 }
 
 // genesis has the ts-mls device create an MLS room on its server and the
@@ -282,12 +379,13 @@ func loadPublicGroup(data []byte) (*group.PublicGroup, error) {
 	return g, nil
 }
 
-// sameView fails unless our public view is at ts-mls's epoch and tree
-// hash, showing both.
+// sameView fails unless our public view has ts-mls's GroupContext, byte
+// for byte (RFC 9420 §8.1): the same epoch, tree hash, confirmed
+// transcript hash and extensions, showing both.
 func sameView(t *testing.T, what string, g *group.PublicGroup, tsView gjson.Result) {
 	t.Helper()
-	want, _ := hex.DecodeString(tsView.Get("tree_hash").Str)
-	if g.Epoch() != uint64(tsView.Get("epoch").Int()) || !bytes.Equal(g.TreeHash(), want) {
+	want, _ := hex.DecodeString(tsView.Get("group_context").Str)
+	if !bytes.Equal(codec.Marshal(g.Context()), want) {
 		t.Fatalf("%s: our view and ts-mls's differ\nours:   %s\nts-mls: %s", what, describe(g), tsView.Raw)
 	}
 }

@@ -1,8 +1,9 @@
 // What the interop device and the fixture script need from ts-mls, with the
-// one place where ts-mls 1.6.4 and RFC 9420 disagree worked around.
+// places where ts-mls 1.6.4 and RFC 9420 disagree worked around.
 import {
   createGroup,
   createGroupInfoWithExternalPubAndRatchetTree,
+  decodeExternalSender,
   decodeMlsMessage,
   encodeMlsMessage,
   generateKeyPackageWithKey,
@@ -10,10 +11,14 @@ import {
   getCiphersuiteImpl,
 } from "ts-mls"
 import { p256 } from "@noble/curves/nist.js"
+import { processProposal } from "ts-mls/clientState.js"
 import { encode } from "ts-mls/codec/tlsEncoder.js"
-import { varLenDataEncoder } from "ts-mls/codec/variableLength.js"
+import { decodeVarLenType, varLenDataEncoder } from "ts-mls/codec/variableLength.js"
+import { extensionTypeToNumber } from "ts-mls/extension.js"
+import { encodeGroupContext } from "ts-mls/groupContext.js"
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js"
-import { hex } from "./bytes.mjs"
+import { unprotectPublicMessage } from "ts-mls/messageProtectionPublic.js"
+import { equalBytes, hex } from "./bytes.mjs"
 
 // The suites the interop tests run: the profile's default and the two
 // other 128-bit suites (RFC 9420 §17.1).
@@ -102,6 +107,60 @@ export async function newGroup(impl, groupID, keyPackage, externalSender) {
   return { ...state, groupContext: { ...state.groupContext, extensions } }
 }
 
+// externalSenders decodes the group's external_senders extension as RFC
+// 9420 §12.1.8.1 defines its data: a vector of ExternalSender, indexed by a
+// proposal's sender_index. The extension may carry ts-mls's name or its
+// number (see newGroup); a group without it has no external senders.
+export function externalSenders(groupContext) {
+  const found = groupContext.extensions.filter((e) => extensionTypeToNumber(e.extensionType) === externalSendersType)
+  if (found.length === 0) return []
+  if (found.length > 1) throw new Error("the group context holds external_senders twice")
+  const data = found[0].extensionData
+  const decoded = decodeVarLenType(decodeExternalSender)(data, 0)
+  if (decoded === undefined || decoded[1] !== data.length) throw new Error("external_senders is not a vector of ExternalSender")
+  return decoded[0]
+}
+
+const externalProposalTypes = new Set(["add", "remove", "psk", "reinit", "group_context_extensions"])
+
+// processExternalProposal verifies and records a proposal of the group's
+// external sender (the DS's Remove of a departed device), as
+// processPublicMessage would do for a member's. ts-mls 1.6.4 cannot: it
+// reads the sender's key from the external_senders extension decoded as
+// one ExternalSender, and takes sender_index as the index of an extension
+// rather than of an entry of the RFC's vector, so it verifies against
+// garbage. So the key is taken from our own, RFC-conformant decoding and
+// handed to ts-mls's signature check as the key to use; the check itself
+// (FramedContentTBS with the group's real GroupContext, RFC 9420 §6.1) and
+// the recording of the proposal under its ProposalRef (§5.2) are ts-mls's.
+// The state's GroupContext is not touched, so the key schedule, tree hash
+// and transcript hashes of the epoch the commit creates are as ts-mls and
+// the rest of the group compute them anyway.
+export async function processExternalProposal(impl, state, publicMessage) {
+  const { content } = publicMessage
+  if (publicMessage.senderType !== "external" || content.sender.senderType !== "external") {
+    throw new Error(`a proposal from a ${content.sender.senderType} sender, not an external one`)
+  }
+  if (!equalBytes(content.groupId, state.groupContext.groupId) || content.epoch !== state.groupContext.epoch) {
+    throw new Error(`an external proposal for epoch ${content.epoch} of another group or epoch (ours: ${state.groupContext.epoch})`)
+  }
+  // External senders send proposals, of these types only (RFC 9420 §12.1.8).
+  if (content.contentType !== "proposal") throw new Error(`an external sender's ${content.contentType}`)
+  const type = content.proposal.proposalType
+  if (!externalProposalTypes.has(type)) throw new Error(`an external sender's ${type} proposal`)
+  const sender = externalSenders(state.groupContext)[content.sender.senderIndex]
+  if (sender === undefined) throw new Error(`no external sender ${content.sender.senderIndex} in the group's external_senders`)
+  const authenticated = await unprotectPublicMessage(
+    state.keySchedule.membershipKey,
+    state.groupContext,
+    state.ratchetTree,
+    publicMessage,
+    impl,
+    sender.signaturePublicKey,
+  )
+  return processProposal(state, authenticated, content.proposal, impl.hash)
+}
+
 // groupInfo returns the MLSMessage of the state's GroupInfo, with the
 // external_pub and ratchet_tree extensions.
 export async function groupInfo(impl, state) {
@@ -130,7 +189,9 @@ export function decode(bytes, wireformat) {
 }
 
 // view is what a failure shows of a group state: epoch, tree hash,
-// confirmed transcript hash, epoch authenticator and members.
+// confirmed transcript hash, epoch authenticator and members; and the
+// encoded GroupContext (RFC 9420 §8.1), which the tests compare with our
+// view's byte for byte.
 export function view(state) {
   if (state === undefined) return { member: false }
   const decoder = new TextDecoder()
@@ -138,6 +199,7 @@ export function view(state) {
     epoch: Number(state.groupContext.epoch),
     tree_hash: hex(state.groupContext.treeHash),
     confirmed_transcript_hash: hex(state.groupContext.confirmedTranscriptHash),
+    group_context: hex(encodeGroupContext(state.groupContext)),
     epoch_authenticator: hex(state.keySchedule.epochAuthenticator),
     own_leaf: state.privatePath.leafIndex,
     members: state.ratchetTree.flatMap((node, i) =>
