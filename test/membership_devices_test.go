@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/tidwall/gjson"
 
@@ -19,10 +20,12 @@ import (
 // A proposes its removal, as for a user who leaves, and refuses commits
 // that leave it out. Alice's phone on A is deleted through A's client API;
 // bob's laptop on B is deleted on B, which A learns from B's device list
-// update.
+// update. The DS counts its removals and the invite it had sent.
 func TestDeletedDevicesLeaveGroups(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
-		d := harness.Deploy(t, db, 2)
+		d := harness.DeployWith(t, db, harness.Options{Servers: 2, Config: func(_ int, cfg *config.Dendrite) {
+			cfg.Global.Metrics.Enabled = true
+		}})
 		a, b := d.Servers[0], d.Servers[1]
 		aliceDevice, bobDevice := mlsUser(t, a, "alice"), mlsUser(t, b, "bob")
 		roomID, alice := mlsRoom(t, a, aliceDevice, map[string]any{"preset": "private_chat"})
@@ -57,6 +60,16 @@ func TestDeletedDevicesLeaveGroups(t *testing.T) {
 		slices.Sort(want)
 		must.Equal(t, "the group's devices", strings.Join(devices, " "), strings.Join(want, " "))
 		must.Equal(t, "bob reads alice", bob.reads(t, roomID, alice.says(t, roomID, "two devices fewer")), "two devices fewer")
+
+		metrics := metricsOf(t, a)
+		for _, line := range []string{
+			`dendrite_mlsds_removals_total{reason="deleted_device"} 2`,
+			`dendrite_mlsds_invite_attempts_total{outcome="sent"} 1`,
+		} {
+			if !strings.Contains(metrics, "\n"+line+"\n") {
+				t.Errorf("the DS's metrics lack %s:\n%s", line, mlsdsMetrics(metrics))
+			}
+		}
 	})
 }
 
@@ -88,4 +101,15 @@ func deleteDevice(t testing.TB, c *client.Client) {
 			"password":   harness.Password,
 		},
 	}))
+}
+
+// mlsdsMetrics returns the DS's lines of a server's metrics.
+func mlsdsMetrics(metrics string) string {
+	var lines []string
+	for line := range strings.Lines(metrics) {
+		if strings.HasPrefix(line, "dendrite_mlsds_") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "")
 }

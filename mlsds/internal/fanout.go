@@ -99,9 +99,12 @@ func (ds *DeliveryService) sendInvite(ctx context.Context, f *fanOut) {
 	}
 	switch {
 	case err == nil:
+		inviteAttempts.WithLabelValues("sent").Inc()
 	case errors.Is(err, api.ErrInviteRefused):
+		inviteAttempts.WithLabelValues("refused").Inc()
 		logger.WithError(err).Error("mlsds: the invite of an accepted commit is refused; giving up")
 	default:
+		inviteAttempts.WithLabelValues("failed").Inc()
 		wait := min(firstInviteRetry<<min(f.attempts, 20), lastInviteRetry)
 		f.attempts++
 		f.retryAt = ds.now().Add(wait)

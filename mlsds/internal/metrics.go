@@ -10,6 +10,12 @@ const outcomeAccepted = "accepted"
 // Kind labels of messages the DS could not classify.
 const kindUnknown = "unknown"
 
+// Reasons for the DS's Remove proposals.
+const (
+	reasonDeparture     = "departure"
+	reasonDeletedDevice = "deleted_device"
+)
+
 var (
 	messagesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "dendrite",
@@ -41,6 +47,20 @@ var (
 		Help:      "Single log entries (commits sent by reference) read from the Delivery Service's log, for local users' servers' caches and for other servers",
 	})
 
+	removalsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dendrite",
+		Subsystem: "mlsds",
+		Name:      "removals_total",
+		Help:      "Remove proposals the Delivery Service made as external sender, by reason (departure: the user left, was kicked or banned; deleted_device)",
+	}, []string{"reason"})
+
+	inviteAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dendrite",
+		Subsystem: "mlsds",
+		Name:      "invite_attempts_total",
+		Help:      "Attempts at having the inviter's server send the invite of an accepted commit, by outcome (sent, refused: given up, failed: tried again later)",
+	}, []string{"outcome"})
+
 	logEntries = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "dendrite",
 		Subsystem: "mlsds",
@@ -52,5 +72,5 @@ var (
 // RegisterMetrics registers the DS's metrics with Prometheus' default
 // registry. Call it once per process.
 func RegisterMetrics() {
-	prometheus.MustRegister(messagesTotal, acceptSeconds, fanOutSeconds, commitReads, logEntries)
+	prometheus.MustRegister(messagesTotal, acceptSeconds, fanOutSeconds, commitReads, removalsTotal, inviteAttempts, logEntries)
 }

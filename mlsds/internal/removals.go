@@ -28,18 +28,18 @@ import (
 // group, a user without devices in it, and devices whose removal is already
 // proposed need nothing.
 func (ds *DeliveryService) RemoveUser(ctx context.Context, roomID, userID string) error {
-	return ds.removeDevices(ctx, roomID, func(d api.Device) bool { return d.UserID == userID })
+	return ds.removeDevices(ctx, roomID, reasonDeparture, func(d api.Device) bool { return d.UserID == userID })
 }
 
 // RemoveDevice proposes the removal of device's leaves from roomID's group,
 // as RemoveUser does for all of a user's devices.
 func (ds *DeliveryService) RemoveDevice(ctx context.Context, roomID string, device api.Device) error {
-	return ds.removeDevices(ctx, roomID, func(d api.Device) bool { return d == device })
+	return ds.removeDevices(ctx, roomID, reasonDeletedDevice, func(d api.Device) bool { return d == device })
 }
 
 // removeDevices proposes, one at a time, the removal of each leaf of
-// roomID's group whose device matches.
-func (ds *DeliveryService) removeDevices(ctx context.Context, roomID string, match func(api.Device) bool) error {
+// roomID's group whose device matches, counted under reason.
+func (ds *DeliveryService) removeDevices(ctx context.Context, roomID, reason string, match func(api.Device) bool) error {
 	for {
 		var proposed bool
 		in := &incoming{sender: ds.self, received: ds.now(), roomID: roomID}
@@ -55,6 +55,7 @@ func (ds *DeliveryService) removeDevices(ctx context.Context, roomID string, mat
 		if err != nil || !proposed {
 			return err
 		}
+		removalsTotal.WithLabelValues(reason).Inc()
 	}
 }
 
