@@ -66,6 +66,9 @@ const (
 	ErrUnknownGroup    ErrCode = "M_MLS_UNKNOWN_GROUP"
 	ErrPendingRemovals ErrCode = "M_MLS_PENDING_REMOVALS"
 	ErrBadRequest      ErrCode = "M_MLS_BAD_REQUEST"
+	// ErrLimitExceeded refuses a proposal while the group holds as many
+	// proposals as the DS keeps in one epoch; a commit makes room.
+	ErrLimitExceeded ErrCode = "M_LIMIT_EXCEEDED"
 )
 
 // Device is a device of a user: the sender or a recipient of a to-device

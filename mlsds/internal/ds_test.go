@@ -3,6 +3,7 @@ package internal
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -159,6 +160,52 @@ func TestProposal(t *testing.T) {
 		k.accepted(alice, k.commit(alice), []*device{alice, bob})
 		if got := k.logSummary(); got != "genesis/0 commit/1 proposal/1 commit/2 " {
 			t.Fatalf("log: %s", got)
+		}
+	})
+}
+
+// The group holds at most maxEpochProposals proposals of its members in
+// one epoch: the next one is refused with M_LIMIT_EXCEEDED, logging and
+// sending nothing, while the DS's own Remove proposal is still made.
+func TestProposalLimit(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, k *kit) {
+		alice, bob := k.device(creator, "A"), k.device("@bob:x.example", "B")
+		k.createGroup(alice)
+		k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+
+		g := memberGroup(t, bob)
+		propose := func(i int) []byte {
+			t.Helper()
+			// The same Remove each time, made distinct by its authenticated
+			// data, so that the DS does not take it for a retry.
+			msg, _, err := g.Propose(mls.Proposal{Type: mls.ProposalRemove, Remove: &mls.Remove{Removed: 0}},
+				group.MessageOptions{AuthenticatedData: []byte(fmt.Sprint(i))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return codec.Marshal(msg)
+		}
+		for i := range maxEpochProposals {
+			k.mustReceive(bob, map[string]any{"room_id": testRoom, "message": encodeBase64(propose(i))})
+		}
+		accepted := 0
+		for _, s := range k.mail.take() {
+			if s.Type == api.EventAccepted {
+				accepted++
+			}
+		}
+		if accepted != maxEpochProposals {
+			t.Fatalf("%d proposals accepted, want %d", accepted, maxEpochProposals)
+		}
+		over := propose(maxEpochProposals)
+		k.mustReceive(bob, map[string]any{"room_id": testRoom, "message": encodeBase64(over)})
+		k.rejected(bob, over, api.ErrLimitExceeded)
+		if err := k.ds.RemoveUser(t.Context(), testRoom, bob.UserID); err != nil {
+			t.Fatalf("RemoveUser: %v", err)
+		}
+		k.expect(sent{To: alice.Device, Type: api.EventProposal}, sent{To: bob.Device, Type: api.EventProposal})
+		if got := strings.Count(k.logSummary(), "proposal/1 "); got != maxEpochProposals+1 {
+			t.Fatalf("%d proposals logged, want %d", got, maxEpochProposals+1)
 		}
 	})
 }

@@ -36,6 +36,8 @@ type PublicGroup interface {
 	// ApplyProposal validates a proposal sent as a PublicMessage in this
 	// epoch and returns the group with the proposal pending.
 	ApplyProposal(proposal *mls.PublicMessage) (*ProposalResult, error)
+	// PendingProposals counts the proposals received in this epoch.
+	PendingProposals() int
 	// Marshal serialises the group for Load.
 	Marshal() ([]byte, error)
 }

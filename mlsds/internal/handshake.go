@@ -141,6 +141,14 @@ func (ds *DeliveryService) staleCommit(ctx context.Context, in *incoming, epoch 
 	return nil, reject(api.ErrWrongEpoch, "the group is at epoch %d; the commit is for epoch %d", epoch, from)
 }
 
+// maxEpochProposals bounds the proposals of members and new members the
+// group holds in one epoch. Each is stored in the group's state, fanned out
+// to every device and must be covered by the next commit (RFC 9420
+// §12.2), so a device could otherwise grow all three without end; a commit
+// empties the list. The DS's own Remove proposals are not counted against
+// it: a departure is never refused.
+const maxEpochProposals = 256
+
 // proposal handles a proposal from a member or a new member.
 func (ds *DeliveryService) proposal(ctx context.Context, in *incoming) error {
 	return ds.accept(ctx, in, ds.acceptProposal)
@@ -157,6 +165,9 @@ func (ds *DeliveryService) acceptProposal(ctx context.Context, r *room, in *inco
 			err = ds.send(ctx, api.EventAccepted, accepted, in.sender)
 		}
 		return nil, err
+	}
+	if n := r.group.PendingProposals(); n >= maxEpochProposals {
+		return nil, reject(api.ErrLimitExceeded, "the group holds %d proposals in epoch %d, as many as the DS keeps; commit them first", n, epoch)
 	}
 	res, err := r.group.ApplyProposal(in.msg.PublicMessage)
 	if err != nil {

@@ -73,6 +73,8 @@ func (p *publicGroup) Members() []Member {
 
 func (p *publicGroup) Marshal() ([]byte, error) { return p.g.MarshalBinary() }
 
+func (p *publicGroup) PendingProposals() int { return len(p.g.Proposals()) }
+
 // ApplyCommit implements PublicGroup: the commit is staged (validated, the
 // next epoch computed) and the GroupInfo checked against the next epoch.
 func (p *publicGroup) ApplyCommit(commit *mls.PublicMessage, groupInfo *mls.GroupInfo) (*CommitResult, error) {
