@@ -210,6 +210,37 @@ func TestProposalLimit(t *testing.T) {
 	})
 }
 
+// A deleted device's leaves are proposed for removal while another device
+// remains in the group to commit it; a group's last device is left alone,
+// so that its user's next device can still join by external commit.
+func TestRemoveDevice(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, k *kit) {
+		alice, phone := k.device(creator, "A"), k.device(creator, "PHONE")
+		k.createGroup(alice)
+		if err := k.ds.RemoveDevice(t.Context(), testRoom, alice.Device); err != nil {
+			t.Fatalf("RemoveDevice: %v", err)
+		}
+		if got := k.mail.take(); len(got) != 0 {
+			t.Fatalf("the removal of the group's last device sent %v", got)
+		}
+		k.accepted(alice, k.commit(alice, phone), []*device{alice, phone}, phone)
+		if err := k.ds.RemoveDevice(t.Context(), testRoom, phone.Device); err != nil {
+			t.Fatalf("RemoveDevice: %v", err)
+		}
+		k.expect(sent{To: alice.Device, Type: api.EventProposal}, sent{To: phone.Device, Type: api.EventProposal})
+		// Alice's own device is all that would remain once the phone goes.
+		if err := k.ds.RemoveDevice(t.Context(), testRoom, alice.Device); err != nil {
+			t.Fatalf("RemoveDevice: %v", err)
+		}
+		if got := k.mail.take(); len(got) != 0 {
+			t.Fatalf("the removal of the last remaining device sent %v", got)
+		}
+		if got := k.logSummary(); got != "genesis/0 commit/1 proposal/1 " {
+			t.Fatalf("log: %s", got)
+		}
+	})
+}
+
 // 64 members commit for the same epoch at once: exactly one commit is
 // accepted and fanned out, the 63 others are refused with the new epoch,
 // and the log has one commit for that epoch.

@@ -28,23 +28,44 @@ import (
 // group, a user without devices in it, and devices whose removal is already
 // proposed need nothing.
 func (ds *DeliveryService) RemoveUser(ctx context.Context, roomID, userID string) error {
-	return ds.removeDevices(ctx, roomID, reasonDeparture, func(d api.Device) bool { return d.UserID == userID })
+	return ds.removeDevices(ctx, roomID, removal{
+		reason: reasonDeparture,
+		match:  func(d api.Device) bool { return d.UserID == userID },
+	})
 }
 
 // RemoveDevice proposes the removal of device's leaves from roomID's group,
-// as RemoveUser does for all of a user's devices.
+// as RemoveUser does for all of a user's devices, unless no other device
+// would remain in the group: only a member can commit a Remove, and an
+// external commit cannot cover one of another client's leaf (RFC 9420
+// §12.4.3.2), so a required removal would keep the user's next device from
+// joining again. The leaf then stays, as it did before devices were removed.
 func (ds *DeliveryService) RemoveDevice(ctx context.Context, roomID string, device api.Device) error {
-	return ds.removeDevices(ctx, roomID, reasonDeletedDevice, func(d api.Device) bool { return d == device })
+	return ds.removeDevices(ctx, roomID, removal{
+		reason:         reasonDeletedDevice,
+		match:          func(d api.Device) bool { return d == device },
+		needsCommitter: true,
+	})
+}
+
+// removal describes the devices the DS removes from a group.
+type removal struct {
+	// reason labels the removals in the DS's metrics.
+	reason string
+	match  func(api.Device) bool
+	// needsCommitter proposes nothing unless a device that is neither
+	// matched nor being removed remains in the group to commit.
+	needsCommitter bool
 }
 
 // removeDevices proposes, one at a time, the removal of each leaf of
-// roomID's group whose device matches, counted under reason.
-func (ds *DeliveryService) removeDevices(ctx context.Context, roomID, reason string, match func(api.Device) bool) error {
+// roomID's group whose device rm matches.
+func (ds *DeliveryService) removeDevices(ctx context.Context, roomID string, rm removal) error {
 	for {
 		var proposed bool
 		in := &incoming{sender: ds.self, received: ds.now(), roomID: roomID}
 		err := ds.accept(ctx, in, func(ctx context.Context, r *room, in *incoming) (*fanOut, error) {
-			f, err := ds.proposeRemoval(ctx, r, in, match)
+			f, err := ds.proposeRemoval(ctx, r, in, rm)
 			proposed = f != nil
 			return f, err
 		})
@@ -55,7 +76,7 @@ func (ds *DeliveryService) removeDevices(ctx context.Context, roomID, reason str
 		if err != nil || !proposed {
 			return err
 		}
-		removalsTotal.WithLabelValues(reason).Inc()
+		removalsTotal.WithLabelValues(rm.reason).Inc()
 	}
 }
 
@@ -63,13 +84,13 @@ func (ds *DeliveryService) removeDevices(ctx context.Context, roomID, reason str
 // device whose removal the group does not hold yet, and returns its
 // fan-out; nil when there is none. It runs with r.validation held and
 // r.group loaded.
-func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *incoming, match func(api.Device) bool) (*fanOut, error) {
+func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *incoming, rm removal) (*fanOut, error) {
 	g, ok := r.group.(*publicGroup)
 	if !ok {
 		return nil, fmt.Errorf("mlsds: the group view %T cannot hold the DS's proposals", r.group)
 	}
-	leaf, found := g.unremovedLeaf(match)
-	if !found {
+	leaf, found, committers := g.unremovedLeaf(rm.match)
+	if !found || rm.needsCommitter && !committers {
 		return nil, nil
 	}
 	signer, index, err := ds.identity.externalSigner(g.g)
@@ -102,8 +123,9 @@ func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *inco
 }
 
 // unremovedLeaf returns a leaf of a matching device whose removal the
-// group holds no required proposal for.
-func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (uint32, bool) {
+// group holds no required proposal for (found), and whether a member that
+// neither matches nor is being removed remains (committers).
+func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (leaf uint32, found, committers bool) {
 	proposed := map[uint32]bool{}
 	for _, prop := range p.g.Proposals() {
 		if prop.Required && prop.Proposal.Type == mls.ProposalRemove {
@@ -111,12 +133,20 @@ func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (uint32, bool) 
 		}
 	}
 	for _, m := range p.Members() {
+		if proposed[m.Leaf] {
+			continue
+		}
 		d, err := deviceOf(m.Credential)
-		if err == nil && match(d) && !proposed[m.Leaf] {
-			return m.Leaf, true
+		switch {
+		case err == nil && match(d):
+			if !found {
+				leaf, found = m.Leaf, true
+			}
+		default:
+			committers = true
 		}
 	}
-	return 0, false
+	return leaf, found, committers
 }
 
 // externalSigner returns the DS's signer in the group's cipher suite and
