@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -210,34 +211,52 @@ func TestProposalLimit(t *testing.T) {
 	})
 }
 
-// A deleted device's leaves are proposed for removal while another device
-// remains in the group to commit it; a group's last device is left alone,
-// so that its user's next device can still join by external commit.
-func TestRemoveDevice(t *testing.T) {
+// A required Remove does not keep a new device from joining by external
+// commit, which cannot cover it (RFC 9420 §12.4.3.2): the external commit
+// is accepted, the DS proposes the Remove again in the epoch it creates,
+// and the next member commit must cover it.
+func TestRemovalCarriedOverExternalCommit(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, k *kit) {
-		alice, phone := k.device(creator, "A"), k.device(creator, "PHONE")
+		alice, phone, laptop := k.device(creator, "A"), k.device(creator, "PHONE"), k.device(creator, "LAPTOP")
 		k.createGroup(alice)
-		if err := k.ds.RemoveDevice(t.Context(), testRoom, alice.Device); err != nil {
-			t.Fatalf("RemoveDevice: %v", err)
-		}
-		if got := k.mail.take(); len(got) != 0 {
-			t.Fatalf("the removal of the group's last device sent %v", got)
-		}
-		k.accepted(alice, k.commit(alice, phone), []*device{alice, phone}, phone)
+		add := k.commit(alice, phone)
+		k.accepted(alice, add, []*device{alice, phone}, phone)
 		if err := k.ds.RemoveDevice(t.Context(), testRoom, phone.Device); err != nil {
 			t.Fatalf("RemoveDevice: %v", err)
 		}
 		k.expect(sent{To: alice.Device, Type: api.EventProposal}, sent{To: phone.Device, Type: api.EventProposal})
-		// Alice's own device is all that would remain once the phone goes.
-		if err := k.ds.RemoveDevice(t.Context(), testRoom, alice.Device); err != nil {
-			t.Fatalf("RemoveDevice: %v", err)
+
+		state, err := mlsroom.JoinExternal(laptop.id, add.GroupInfo, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got := k.mail.take(); len(got) != 0 {
-			t.Fatalf("the removal of the last remaining device sent %v", got)
+		join := state.Pending
+		k.mustReceive(laptop, commitContent(testRoom, join))
+		var got []sent
+		for deadline := time.Now().Add(10 * time.Second); len(got) < 6 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			got = append(got, k.mail.take()...)
 		}
-		if got := k.logSummary(); got != "genesis/0 commit/1 proposal/1 " {
+		count := map[string]int{}
+		for _, m := range got {
+			count[m.Type]++
+			if m.Type == api.EventProposal && m.Content.Get("epoch").Uint() != join.Epoch {
+				t.Fatalf("the Remove is proposed again for epoch %d, not %d", m.Content.Get("epoch").Uint(), join.Epoch)
+			}
+		}
+		if count[api.EventCommit] != 3 || count[api.EventProposal] != 3 {
+			t.Fatalf("sent %v, want the external commit and the proposal to alice, the phone and the laptop", count)
+		}
+		if got := k.logSummary(); got != "genesis/0 commit/1 proposal/1 commit/2 proposal/2 " {
 			t.Fatalf("log: %s", got)
 		}
+
+		// Alice's commit that leaves the new proposal out is refused.
+		if _, err = alice.state.HandleCommit(join.Message, join.Epoch); err != nil {
+			t.Fatal(err)
+		}
+		skip := k.commit(alice)
+		k.mustReceive(alice, commitContent(testRoom, skip))
+		k.rejected(alice, skip.Message, api.ErrPendingRemovals)
 	})
 }
 

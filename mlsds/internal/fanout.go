@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -14,20 +15,27 @@ import (
 )
 
 // fanOut is what an accepted message makes the DS send: to-device
-// messages, and for a commit that invites a user, the invite event, which
-// the inviter's server sends. It is stored in the outbox with the message
-// and removed once all is sent, so that a crash in between makes the DS
-// send it again at startup: devices may get a message twice, and tell by
-// its epoch; an invite sent already is not sent twice (SendInvite).
+// messages; for a commit that invites a user, the invite event, which the
+// inviter's server sends; for an external commit that left out the DS's
+// required Removes (it cannot cover them), those Removes proposed again in
+// the epoch it created. It is stored in the outbox with the message and
+// removed once all is done, so that a crash in between makes the DS do it
+// again at startup: devices may get a message twice, and tell by its epoch;
+// an invite sent already is not sent twice (SendInvite), a removal already
+// proposed is not proposed twice.
 type fanOut struct {
 	outboxID   int64
 	Deliveries []delivery  `json:"deliveries"`
 	Invite     *api.Invite `json:"invite,omitempty"`
+	// RoomID and Removals: the devices whose removal the DS proposes
+	// again in RoomID's group.
+	RoomID   string       `json:"room_id,omitempty"`
+	Removals []api.Device `json:"removals,omitempty"`
 
-	// delivered: the deliveries are sent; the invite is still to send.
-	delivered bool
-	// attempts counts the failed attempts at sending the invite, which
-	// are spaced out further each time, until retryAt.
+	// delivered: the deliveries are sent; invited: the invite is sent.
+	delivered, invited bool
+	// attempts counts the failed attempts at what follows the deliveries,
+	// which are spaced out further each time, until retryAt.
 	attempts int
 	retryAt  time.Time
 }
@@ -73,26 +81,58 @@ func (ds *DeliveryService) fanOut(ctx context.Context, f *fanOut) {
 		fanOutSeconds.Observe(ds.now().Sub(start).Seconds())
 		f.delivered = true
 	}
-	if f.Invite == nil {
+	if f.Invite == nil && len(f.Removals) == 0 {
 		ds.outbox.sent(f.outboxID)
 		return
 	}
-	go ds.sendInvite(context.WithoutCancel(ctx), f)
+	go ds.finish(context.WithoutCancel(ctx), f)
 }
 
-// Spacing of the attempts at sending an invite: doubling from the first
-// to the last.
+// Spacing of the attempts at what follows a fan-out's deliveries: doubling
+// from the first to the last.
 const (
-	firstInviteRetry = time.Second
-	lastInviteRetry  = 5 * time.Minute
+	firstFinishRetry = time.Second
+	lastFinishRetry  = 5 * time.Minute
 )
 
-// sendInvite has the invite of f sent. A refused invite is given up (the
-// commit stays accepted); any other failure is tried again later, also
-// after a restart.
-func (ds *DeliveryService) sendInvite(ctx context.Context, f *fanOut) {
-	inv := f.Invite
-	logger := logrus.WithFields(logrus.Fields{"room_id": inv.RoomID, "inviter": inv.Inviter, "invitee": inv.Invitee})
+// finish does what follows f's deliveries: the invite, then the removals.
+// A failure is tried again later, also after a restart.
+func (ds *DeliveryService) finish(ctx context.Context, f *fanOut) {
+	if f.Invite != nil && !f.invited {
+		if err := ds.sendInvite(ctx, f.Invite); err != nil {
+			ds.finishLater(f, err)
+			return
+		}
+		f.invited = true
+	}
+	for len(f.Removals) > 0 {
+		device := f.Removals[0]
+		err := ds.removeDevices(ctx, f.RoomID, removal{
+			reason: reasonCarriedOver,
+			match:  func(d api.Device) bool { return d == device },
+		})
+		if err != nil {
+			ds.finishLater(f, fmt.Errorf("proposing again the removal of %s: %w", device, err))
+			return
+		}
+		f.Removals = f.Removals[1:]
+	}
+	ds.outbox.sent(f.outboxID)
+}
+
+// finishLater schedules another attempt at finishing f.
+func (ds *DeliveryService) finishLater(f *fanOut, err error) {
+	wait := min(firstFinishRetry<<min(f.attempts, 20), lastFinishRetry)
+	f.attempts++
+	f.retryAt = ds.now().Add(wait)
+	logrus.WithError(err).WithField("room_id", f.RoomID).Warnf("mlsds: finishing the fan-out of an accepted message failed; trying again in %s", wait)
+	ds.outbox.retry(f)
+}
+
+// sendInvite has the inviter's server send an invite. A refused invite is
+// given up (the commit stays accepted): nil; any other failure is
+// returned.
+func (ds *DeliveryService) sendInvite(ctx context.Context, inv *api.Invite) error {
 	err := errors.New("the membership rules are not running yet")
 	if rules := ds.membership.Load(); rules != nil {
 		err = rules.SendInvite(ctx, inv)
@@ -102,17 +142,14 @@ func (ds *DeliveryService) sendInvite(ctx context.Context, f *fanOut) {
 		inviteAttempts.WithLabelValues("sent").Inc()
 	case errors.Is(err, api.ErrInviteRefused):
 		inviteAttempts.WithLabelValues("refused").Inc()
-		logger.WithError(err).Error("mlsds: the invite of an accepted commit is refused; giving up")
+		logrus.WithError(err).WithFields(logrus.Fields{"room_id": inv.RoomID, "inviter": inv.Inviter, "invitee": inv.Invitee}).
+			Error("mlsds: the invite of an accepted commit is refused; giving up")
+		return nil
 	default:
 		inviteAttempts.WithLabelValues("failed").Inc()
-		wait := min(firstInviteRetry<<min(f.attempts, 20), lastInviteRetry)
-		f.attempts++
-		f.retryAt = ds.now().Add(wait)
-		logger.WithError(err).Warnf("mlsds: sending the invite of an accepted commit failed; trying again in %s", wait)
-		ds.outbox.retry(f)
-		return
+		return fmt.Errorf("sending the invite of %s to %s: %w", inv.Inviter, inv.Invitee, err)
 	}
-	ds.outbox.sent(f.outboxID)
+	return nil
 }
 
 // resendOutbox sends what the outbox holds, oldest first: fan-outs that a

@@ -59,6 +59,9 @@ type CommitResult struct {
 	// recipients; an external committer is not among them) and removed.
 	Added   []Member
 	Removed []Member
+	// Uncovered are the leaves of the DS's required Removes an external
+	// commit left out (it cannot cover them), as they were.
+	Uncovered []Member
 }
 
 // ProposalResult is what an accepted proposal does.

@@ -85,13 +85,19 @@ func (ds *DeliveryService) acceptCommit(ctx context.Context, r *room, in *incomi
 		return nil, err
 	}
 	// The DS's required Remove proposals (removals.go) are enforced by the
-	// public view: ApplyCommit fails with ErrMissingRequired.
+	// public view: ApplyCommit fails with ErrMissingRequired, except for an
+	// external commit, which cannot cover them; the DS proposes those again
+	// in the new epoch, after the commit's fan-out.
 	members, err := devicesOf(res.Group.Members())
 	if err != nil {
 		return nil, err
 	}
+	carried, err := devicesOf(res.Uncovered)
+	if err != nil {
+		return nil, err
+	}
 	newEpoch := res.Group.Epoch()
-	f := &fanOut{Invite: invite}
+	f := &fanOut{Invite: invite, RoomID: in.roomID, Removals: carried}
 	f.add(api.EventCommit, commitNotice(in.roomID, newEpoch, in.raw, in.sender, len(members)), members)
 	if len(added) > 0 {
 		f.add(api.EventWelcome, api.WelcomeContent{RoomID: in.roomID, Epoch: newEpoch, Welcome: encodeBase64(in.welcome)}, added)

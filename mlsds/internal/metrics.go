@@ -14,6 +14,9 @@ const kindUnknown = "unknown"
 const (
 	reasonDeparture     = "departure"
 	reasonDeletedDevice = "deleted_device"
+	// reasonCarriedOver: proposed again after an external commit left
+	// the removal out.
+	reasonCarriedOver = "carried_over"
 )
 
 var (
@@ -51,7 +54,7 @@ var (
 		Namespace: "dendrite",
 		Subsystem: "mlsds",
 		Name:      "removals_total",
-		Help:      "Remove proposals the Delivery Service made as external sender, by reason (departure: the user left, was kicked or banned; deleted_device)",
+		Help:      "Remove proposals the Delivery Service made as external sender, by reason (departure: the user left, was kicked or banned; deleted_device; carried_over: proposed again after an external commit)",
 	}, []string{"reason"})
 
 	inviteAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{

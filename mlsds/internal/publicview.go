@@ -98,6 +98,13 @@ func (p *publicGroup) ApplyCommit(commit *mls.PublicMessage, groupInfo *mls.Grou
 	for _, m := range staged.Removed() {
 		res.Removed = append(res.Removed, member(m))
 	}
+	for _, prop := range staged.Uncovered() {
+		if prop.Proposal.Type != mls.ProposalRemove {
+			continue
+		}
+		leaf := group.LeafIndex(prop.Proposal.Remove.Removed)
+		res.Uncovered = append(res.Uncovered, member(group.Member{Leaf: leaf, Node: p.g.Member(leaf)}))
+	}
 	return res, nil
 }
 

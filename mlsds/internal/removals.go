@@ -35,16 +35,11 @@ func (ds *DeliveryService) RemoveUser(ctx context.Context, roomID, userID string
 }
 
 // RemoveDevice proposes the removal of device's leaves from roomID's group,
-// as RemoveUser does for all of a user's devices, unless no other device
-// would remain in the group: only a member can commit a Remove, and an
-// external commit cannot cover one of another client's leaf (RFC 9420
-// §12.4.3.2), so a required removal would keep the user's next device from
-// joining again. The leaf then stays, as it did before devices were removed.
+// as RemoveUser does for all of a user's devices.
 func (ds *DeliveryService) RemoveDevice(ctx context.Context, roomID string, device api.Device) error {
 	return ds.removeDevices(ctx, roomID, removal{
-		reason:         reasonDeletedDevice,
-		match:          func(d api.Device) bool { return d == device },
-		needsCommitter: true,
+		reason: reasonDeletedDevice,
+		match:  func(d api.Device) bool { return d == device },
 	})
 }
 
@@ -53,9 +48,6 @@ type removal struct {
 	// reason labels the removals in the DS's metrics.
 	reason string
 	match  func(api.Device) bool
-	// needsCommitter proposes nothing unless a device that is neither
-	// matched nor being removed remains in the group to commit.
-	needsCommitter bool
 }
 
 // removeDevices proposes, one at a time, the removal of each leaf of
@@ -89,8 +81,8 @@ func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *inco
 	if !ok {
 		return nil, fmt.Errorf("mlsds: the group view %T cannot hold the DS's proposals", r.group)
 	}
-	leaf, found, committers := g.unremovedLeaf(rm.match)
-	if !found || rm.needsCommitter && !committers {
+	leaf, found := g.unremovedLeaf(rm.match)
+	if !found {
 		return nil, nil
 	}
 	signer, index, err := ds.identity.externalSigner(g.g)
@@ -123,9 +115,8 @@ func (ds *DeliveryService) proposeRemoval(ctx context.Context, r *room, in *inco
 }
 
 // unremovedLeaf returns a leaf of a matching device whose removal the
-// group holds no required proposal for (found), and whether a member that
-// neither matches nor is being removed remains (committers).
-func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (leaf uint32, found, committers bool) {
+// group holds no required proposal for.
+func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (uint32, bool) {
 	proposed := map[uint32]bool{}
 	for _, prop := range p.g.Proposals() {
 		if prop.Required && prop.Proposal.Type == mls.ProposalRemove {
@@ -133,20 +124,12 @@ func (p *publicGroup) unremovedLeaf(match func(api.Device) bool) (leaf uint32, f
 		}
 	}
 	for _, m := range p.Members() {
-		if proposed[m.Leaf] {
-			continue
-		}
 		d, err := deviceOf(m.Credential)
-		switch {
-		case err == nil && match(d):
-			if !found {
-				leaf, found = m.Leaf, true
-			}
-		default:
-			committers = true
+		if err == nil && match(d) && !proposed[m.Leaf] {
+			return m.Leaf, true
 		}
 	}
-	return leaf, found, committers
+	return 0, false
 }
 
 // externalSigner returns the DS's signer in the group's cipher suite and

@@ -140,6 +140,24 @@ func scenario(t *testing.T, suite *cipher.Suite) {
 	if _, err := ds.StageCommit(roundTrip(t, skip.Message).PublicMessage); !errors.Is(err, group.ErrRequiredProposal) {
 		t.Fatalf("DS accepts a commit without its Remove: %v", err)
 	}
+	// An external commit cannot cover it (no proposals by reference, no
+	// Remove but of the joiner's own leaf) and is not held to it: the DS
+	// learns what to propose again in the epoch it would create.
+	gi, err = alice.g.GroupInfo(group.GroupInfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, erinPC, err := group.JoinExternal(gi, newClient(t, suite, "erin").id, group.ExternalJoinOptions{Config: cfg})
+	if err != nil {
+		t.Fatalf("erin's external join: %v", err)
+	}
+	staged, err := ds.StageCommit(roundTrip(t, erinPC.Message).PublicMessage)
+	if err != nil {
+		t.Fatalf("DS refuses an external commit that cannot cover its Remove: %v", err)
+	}
+	if u := staged.Uncovered(); len(u) != 1 || u[0].Proposal.Remove == nil || u[0].Proposal.Remove.Removed != uint32(bob.g.LeafIndex()) {
+		t.Fatalf("uncovered %+v, want the DS's Remove of bob", u)
+	}
 	pc = commit(t, ds, dave, group.CommitOptions{}, alice)
 	if removed := pc.Public().Removed(); len(removed) != 1 || removed[0].Leaf != bob.g.LeafIndex() {
 		t.Fatalf("removed %v, want bob", removed)

@@ -31,8 +31,8 @@ type PublicCommit struct {
 // external commit), proposals by reference resolved among those recorded
 // in this epoch; that each proposal and the path are valid against the tree
 // as it evolves (leaf nodes §7.3, unique keys, parent hashes §7.9.2); and
-// that every proposal marked with Require is covered. It returns the epoch
-// the commit creates; the group is not changed.
+// that a member's commit covers every proposal marked with Require. It
+// returns the epoch the commit creates; the group is not changed.
 func (g *PublicGroup) StageCommit(m *mls.PublicMessage) (*PublicCommit, error) {
 	if m.Content.ContentType != mls.ContentCommit {
 		return nil, ruled(ErrMalformed, "a %v where a commit is expected", m.Content.ContentType)
@@ -65,8 +65,14 @@ func (g *PublicGroup) stageCommit(ac *framing.Authenticated) (*PublicCommit, err
 	if pl.pathRequired && commit.Path == nil {
 		return nil, ruled(ErrPathRequired, "%d proposals", len(list))
 	}
-	if err := g.checkRequired(pl); err != nil {
-		return nil, err
+	// An external commit cannot cover required proposals: it carries none
+	// by reference and removes no leaf but the joiner's own (§12.4.3.2).
+	// Holding it to them would keep everyone out until a member commits;
+	// Uncovered tells the caller what to propose again in the new epoch.
+	if sender.Type != mls.SenderNewMemberCommit {
+		if err := g.checkRequired(pl); err != nil {
+			return nil, err
+		}
 	}
 	a, err := g.apply(pl)
 	if err != nil {
@@ -171,6 +177,19 @@ func (c *PublicCommit) Added() []Member {
 
 // Removed returns the members the commit removed, as they were.
 func (c *PublicCommit) Removed() []Member { return c.applied.removed }
+
+// Uncovered returns the required proposals of the epoch the commit does
+// not cover, which only an external commit may leave out; the epoch it
+// creates holds none of them.
+func (c *PublicCommit) Uncovered() []Proposal {
+	var out []Proposal
+	for _, p := range c.from.proposals {
+		if p.Required && !c.list.covers(p) {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
 
 // Proposals returns the commit's proposals in order, with their senders.
 // Ref is nil for a proposal carried by value.
