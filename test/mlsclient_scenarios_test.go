@@ -238,3 +238,38 @@ func (p *person) groupDevicesAfterSync(roomID string) []string {
 	}
 	return p.groupDevices(roomID)
 }
+
+// Bob replaces his device: he logs in a new one and logs the old one out.
+// The DS proposes the old device's removal; the new device joins the group
+// by external commit all the same (it cannot cover that Remove and is not
+// held to it), the DS proposes the removal again in the new epoch, and
+// alice's next message is sent after a commit that removes the old device.
+func TestMLSClientReplacedDevice(t *testing.T) {
+	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
+		ctx := context.Background()
+		w := blueprintThreeServers(t, db)
+		alice, bob := w.alice, w.bob
+		roomID := blueprintMLSRoom(t, w)
+		alice.says(roomID, "hello bob")
+		bob.reads(roomID, "hello bob")
+
+		phone := newDevice(t, w.b, "bob", "bob-phone")
+		old := bob.device()
+		if err := bob.API().Logout(ctx); err != nil {
+			t.Fatalf("logging bob's old device out: %v", err)
+		}
+		alice.await("the old device's removal proposal", func(e mlsclient.Entry) bool {
+			return e.Kind == mlsclient.KindGroup && e.RoomID == roomID && strings.Contains(e.Text, "proposed")
+		})
+		if _, err := phone.Recover(ctx, roomID); err != nil {
+			t.Fatalf("bob's new device joins the group: %v", err)
+		}
+		alice.says(roomID, "hello bob's phone")
+		phone.reads(roomID, "hello bob's phone")
+		if devices := alice.groupDevices(roomID); slices.Contains(devices, old) || !slices.Contains(devices, phone.device()) {
+			t.Fatalf("alice's group: %v; want bob's phone and not %s", devices, old)
+		}
+		phone.says(roomID, "new phone, who dis")
+		alice.reads(roomID, "new phone, who dis")
+	})
+}
