@@ -65,9 +65,10 @@ func (f *fanOut) add(eventType string, content any, to []api.Device) {
 	f.Deliveries = append(f.Deliveries, delivery{Type: eventType, Content: data, To: to})
 }
 
-// fanOut sends f's to-device messages, then has its invite sent in the
-// background (the room's next fan-out need not wait for another server).
-// What cannot be sent stays in the outbox and is sent again later.
+// fanOut sends f's to-device messages, then has what follows them (the
+// invite, the removals) done in the background: the room's next fan-out
+// need not wait for another server, and proposing a removal takes the
+// room's lock. What cannot be done stays in the outbox for later.
 func (ds *DeliveryService) fanOut(ctx context.Context, f *fanOut) {
 	if !f.delivered {
 		start := ds.now()
