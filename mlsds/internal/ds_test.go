@@ -53,9 +53,7 @@ func TestCommits(t *testing.T) {
 // Every bad commit is refused with its code, and changes nothing.
 func TestCommitRejections(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, k *kit) {
-		alice, bob := k.device(creator, "A"), k.device("@bob:x.example", "B")
-		k.createGroup(alice)
-		k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+		alice, bob := k.aliceAndBob()
 		log := k.logSummary()
 
 		// Bob's commit for epoch 1 wins; alice's, made for epoch 1 too, is
@@ -170,9 +168,7 @@ func TestProposal(t *testing.T) {
 // sending nothing, while the DS's own Remove proposal is still made.
 func TestProposalLimit(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, k *kit) {
-		alice, bob := k.device(creator, "A"), k.device("@bob:x.example", "B")
-		k.createGroup(alice)
-		k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+		alice, bob := k.aliceAndBob()
 
 		g := memberGroup(t, bob)
 		propose := func(i int) []byte {
@@ -350,9 +346,7 @@ func TestRecoveryByGroupMembers(t *testing.T) {
 // device reads it from the log by its epoch, as the recovery endpoints do.
 func TestCommitByReference(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, k *kit) {
-		alice, bob := k.device(creator, "A"), k.device("@bob:x.example", "B")
-		k.createGroup(alice)
-		k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+		alice, bob := k.aliceAndBob()
 		for _, s := range k.mail.take() {
 			t.Fatalf("left over: %+v", s)
 		}

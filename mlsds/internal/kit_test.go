@@ -288,6 +288,16 @@ func commitContent(roomID string, p *mlsroom.Pending) map[string]any {
 	return map[string]any{"room_id": roomID, "message": encodeBase64(p.Message), "commit_info": info}
 }
 
+// aliceAndBob returns the creator's device alice and bob's device, in a
+// group alice created and added bob to (epoch 1), the fan-out taken.
+func (k *kit) aliceAndBob() (alice, bob *device) {
+	k.t.Helper()
+	alice, bob = k.device(creator, "A"), k.device("@bob:x.example", "B")
+	k.createGroup(alice)
+	k.accepted(alice, k.commit(alice, bob), []*device{alice, bob}, bob)
+	return alice, bob
+}
+
 // commit makes d commit req (adding, for each of add, one of its
 // KeyPackages) and returns the pending commit, unsent.
 func (k *kit) commit(d *device, add ...*device) *mlsroom.Pending {
