@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/tidwall/gjson"
 
@@ -23,9 +22,7 @@ import (
 // update. The DS counts its removals and the invite it had sent.
 func TestDeletedDevicesLeaveGroups(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
-		d := harness.DeployWith(t, db, harness.Options{Servers: 2, Config: func(_ int, cfg *config.Dendrite) {
-			cfg.Global.Metrics.Enabled = true
-		}})
+		d := deployWithMetrics(t, db, 2)
 		a, b := d.Servers[0], d.Servers[1]
 		aliceDevice, bobDevice := mlsUser(t, a, "alice"), mlsUser(t, b, "bob")
 		roomID, alice := mlsRoom(t, a, aliceDevice, map[string]any{"preset": "private_chat"})

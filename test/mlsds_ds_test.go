@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/matrix-org/dendrite/setup/config"
 	"github.com/tidwall/gjson"
 
 	"github.com/matrix-org/dendrite/msc4244/internal/mls"
@@ -64,9 +63,7 @@ func TestDSInfo(t *testing.T) {
 // m.mls.rejected, also to devices on another server.
 func TestDSGenesisAndRecovery(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
-		d := harness.DeployWith(t, db, harness.Options{Servers: 2, Config: func(_ int, cfg *config.Dendrite) {
-			cfg.Global.Metrics.Enabled = true
-		}})
+		d := deployWithMetrics(t, db, 2)
 		a, b := d.Servers[0], d.Servers[1]
 		alice := newMLSDevice(t, a.MustRegisterUser(t, "alice"))
 		carol := a.MustRegisterUser(t, "carol")

@@ -27,9 +27,7 @@ import (
 // has not reached 404.
 func TestDSCommitByReference(t *testing.T) {
 	harness.ForEachDatabase(t, func(t *testing.T, db harness.DB) {
-		d := harness.DeployWith(t, db, harness.Options{Servers: 2, Config: func(_ int, cfg *config.Dendrite) {
-			cfg.Global.Metrics.Enabled = true
-		}})
+		d := deployWithMetrics(t, db, 2)
 		a, b := d.Servers[0], d.Servers[1]
 		alice := newMLSDevice(t, a.MustRegisterUser(t, "alice"))
 		bobs := []*mlsDevice{newMLSDevice(t, b.MustRegisterUser(t, "bob"))}
@@ -121,6 +119,15 @@ func commitReads(t testing.TB, s *harness.Server) int {
 	}
 	t.Fatalf("the metrics of %s lack %s", s.Name, name)
 	return 0
+}
+
+// deployWithMetrics deploys n servers that serve their metrics
+// (metricsOf).
+func deployWithMetrics(t *testing.T, db harness.DB, n int) *harness.Deployment {
+	t.Helper()
+	return harness.DeployWith(t, db, harness.Options{Servers: n, Config: func(_ int, cfg *config.Dendrite) {
+		cfg.Global.Metrics.Enabled = true
+	}})
 }
 
 // metricsOf returns the Prometheus metrics of s, which must enable them.
