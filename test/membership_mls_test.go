@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/matrix-org/gomatrixserverlib/spec"
-	"github.com/tidwall/gjson"
 
 	"github.com/matrix-org/dendrite/msc4244/client/mlsroom"
 	"github.com/matrix-org/dendrite/msc4244/roomserver/mlsauth"
@@ -86,19 +85,9 @@ func TestMembershipMLSInviteLeaveKick(t *testing.T) {
 		// Bob's second device: added and removed by ordinary commits, no
 		// member event.
 		bobMember := stateEventID(t, alice.Client, roomID, spec.MRoomMember, bob.UserID)
-		laptop := newMLSDevice(t, b.Client().MustLogin(t, "bob", harness.Password))
-		laptop.MustSync(t, client.SyncOptions{})
-		laptopKP, err := laptop.id.NewKeyPackage(false)
-		must.NotError(t, "the laptop's KeyPackage", err)
-		p, err := bob.state.Commit(mlsroom.CommitRequest{Add: [][]byte{laptopKP.Message}})
-		must.NotError(t, "adding the laptop", err)
-		acceptCommit(t, a, roomID, bob, p, alice)
-		welcome := awaitToDevice(t, laptop.Client, a, "m.mls.welcome", func(c gjson.Result) bool { return c.Get("room_id").Str == roomID })
-		laptopState, _, err := mlsroom.Join(laptop.id, unb64(t, welcome.Get("welcome").Str), []*mlsroom.KeyPackage{laptopKP})
-		must.NotError(t, "the laptop joins from the Welcome", err)
-		bobLaptop := &mlsMember{mlsDevice: laptop, state: laptopState}
-		must.Equal(t, "the laptop reads alice", bobLaptop.reads(t, roomID, alice.says(t, roomID, "hi laptop")), "hi laptop")
-		p, err = bob.state.Commit(mlsroom.CommitRequest{Remove: []mlsroom.Device{{UserID: bob.UserID, DeviceID: laptop.DeviceID}}})
+		laptop := addOwnDevice(t, a, roomID, bob, b, "bob", alice)
+		must.Equal(t, "the laptop reads alice", laptop.reads(t, roomID, alice.says(t, roomID, "hi laptop")), "hi laptop")
+		p, err := bob.state.Commit(mlsroom.CommitRequest{Remove: []mlsroom.Device{{UserID: bob.UserID, DeviceID: laptop.DeviceID}}})
 		must.NotError(t, "removing the laptop", err)
 		acceptCommit(t, a, roomID, bob, p, alice)
 		if slices.Contains(alice.groupDevices(t), bob.UserID+"|"+laptop.DeviceID) {

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"maps"
 	"net/http"
 	"testing"
 
@@ -84,9 +85,9 @@ func TestDSCommitsAcrossServers(t *testing.T) {
 		otherGI, err := bobState.Commit(mlsroom.CommitRequest{})
 		must.NotError(t, "bob's commit", err)
 		bobState.Drop()
-		forged := reencode(t, p3.Message, func(m *mls.MLSMessage) { m.PublicMessage.Auth.Signature[0] ^= 1 })
-		unknownSender := reencode(t, p3.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.Sender.Index = 9 })
-		otherGroup := reencode(t, p3.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.GroupID = []byte("!other:" + string(a.Name)) })
+		forged := mlsdstest.Tamper(t, p3.Message, func(m *mls.MLSMessage) { m.PublicMessage.Auth.Signature[0] ^= 1 })
+		unknownSender := mlsdstest.Tamper(t, p3.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.Sender.Index = 9 })
+		otherGroup := mlsdstest.Tamper(t, p3.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.GroupID = []byte("!other:" + string(a.Name)) })
 		good := commitContent(roomID, p3)
 		for _, tc := range []struct {
 			name    string
@@ -144,20 +145,7 @@ func handle(t testing.TB, state *mlsroom.State, p *mlsroom.Pending) {
 
 // with returns a copy of content with key set to value.
 func with(content map[string]any, key string, value any) map[string]any {
-	out := make(map[string]any, len(content))
-	for k, v := range content {
-		out[k] = v
-	}
+	out := maps.Clone(content)
 	out[key] = value
-	return out
-}
-
-// reencode returns message tampered with by change.
-func reencode(t testing.TB, message []byte, change func(m *mls.MLSMessage)) []byte {
-	t.Helper()
-	out, err := mlsdstest.Tamper(message, change)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }

@@ -121,6 +121,24 @@ func commitReads(t testing.TB, s *harness.Server) int {
 	return 0
 }
 
+// mustHaveMetrics checks that the metrics of s hold each of lines (a
+// metric with its labels and value), showing the DS's when one is missing.
+func mustHaveMetrics(t testing.TB, s *harness.Server, lines ...string) {
+	t.Helper()
+	metrics := metricsOf(t, s)
+	for _, line := range lines {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			var ds []string
+			for l := range strings.Lines(metrics) {
+				if strings.HasPrefix(l, "dendrite_mlsds_") {
+					ds = append(ds, l)
+				}
+			}
+			t.Errorf("the metrics of %s lack %s; the DS's are:\n%s", s.Name, line, strings.Join(ds, ""))
+		}
+	}
+}
+
 // deployWithMetrics deploys n servers that serve their metrics
 // (metricsOf).
 func deployWithMetrics(t *testing.T, db harness.DB, n int) *harness.Deployment {

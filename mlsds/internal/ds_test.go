@@ -14,6 +14,7 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/group"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
+	"github.com/matrix-org/dendrite/msc4244/mlsds/mlsdstest"
 )
 
 // Commits move the group from epoch to epoch: each is fanned out to every
@@ -68,9 +69,9 @@ func TestCommitRejections(t *testing.T) {
 		log = k.logSummary()
 
 		p := k.commit(alice)
-		forged := reencode(t, p.Message, func(m *mls.MLSMessage) { m.PublicMessage.Auth.Signature[0] ^= 1 })
-		unknownSender := reencode(t, p.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.Sender.Index = 7 })
-		otherGroup := reencode(t, p.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.GroupID = []byte("!other:ds.example") })
+		forged := mlsdstest.Tamper(t, p.Message, func(m *mls.MLSMessage) { m.PublicMessage.Auth.Signature[0] ^= 1 })
+		unknownSender := mlsdstest.Tamper(t, p.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.Sender.Index = 7 })
+		otherGroup := mlsdstest.Tamper(t, p.Message, func(m *mls.MLSMessage) { m.PublicMessage.Content.GroupID = []byte("!other:ds.example") })
 		otherGI := k.commit(bob) // a GroupInfo for another commit
 		bob.state.Drop()
 		for _, tc := range []struct {

@@ -25,7 +25,6 @@ import (
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/codec"
 	"github.com/matrix-org/dendrite/msc4244/internal/mls/group"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/api"
-	"github.com/matrix-org/dendrite/msc4244/mlsds/mlsdstest"
 	"github.com/matrix-org/dendrite/msc4244/mlsds/storage"
 	"github.com/matrix-org/dendrite/msc4244/roomserver"
 	"github.com/matrix-org/dendrite/msc4244/test/harness"
@@ -422,14 +421,4 @@ func memberGroup(t testing.TB, d *device) *group.Group {
 		t.Fatal(err)
 	}
 	return g
-}
-
-// reencode returns message tampered with by change.
-func reencode(t testing.TB, message []byte, change func(m *mls.MLSMessage)) []byte {
-	t.Helper()
-	out, err := mlsdstest.Tamper(message, change)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
