@@ -133,15 +133,10 @@ func (r *DSRules) inGroup(ctx context.Context, roomID spec.RoomID, userID string
 // the invite, this server directly, another one through DSClient. An invite
 // the room's state shows sent already is not sent again.
 func (r *DSRules) SendInvite(ctx context.Context, inv *api.Invite) error {
-	roomID, err := spec.NewRoomID(inv.RoomID)
-	if err != nil {
-		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
-	}
-	inviter, err := spec.NewUserID(inv.Inviter, true)
-	if err != nil {
-		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
-	}
-	invitee, err := spec.NewUserID(inv.Invitee, true)
+	roomID, roomErr := spec.NewRoomID(inv.RoomID)
+	inviter, inviterErr := spec.NewUserID(inv.Inviter, true)
+	invitee, inviteeErr := spec.NewUserID(inv.Invitee, true)
+	err := errors.Join(roomErr, inviterErr, inviteeErr)
 	if err != nil {
 		return fmt.Errorf("%w: %v", api.ErrInviteRefused, err)
 	}
