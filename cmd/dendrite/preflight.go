@@ -15,6 +15,7 @@ import (
 
 	"github.com/matrix-org/dendrite/internal/sqlutil"
 	"github.com/matrix-org/dendrite/setup/config"
+	"github.com/sirupsen/logrus"
 
 	_ "github.com/lib/pq" // the "postgres" driver, as Dendrite's storage uses
 )
@@ -105,6 +106,12 @@ func checkDatabase(opts *config.DatabaseOptions) error {
 	defer cancel()
 	if err = db.PingContext(ctx); err != nil {
 		return err
+	}
+	if opts.MaxIdleConns() < opts.MaxOpenConns() {
+		// A burst beyond the idle connections reopens connections, a
+		// Postgres backend each time (docs/operations.md).
+		logrus.Warnf("database %s: max_idle_conns %d is below max_open_conns %d; bursts such as MLS fan-outs will reopen connections",
+			redact(opts.ConnectionString), opts.MaxIdleConns(), opts.MaxOpenConns())
 	}
 	return checkConnectionLimit(ctx, db, opts.MaxOpenConns())
 }

@@ -103,6 +103,14 @@ func create(dir, path string, o Options) error {
 	if o.Customize != nil {
 		o.Customize(cfg)
 	}
+	// Dendrite's default keeps 2 idle connections: a burst (a fan-out to
+	// hundreds of devices) then closes every other connection as it is
+	// released and opens a new one, a Postgres backend started each time,
+	// which took most of the CPU of such bursts. Set last, so that it follows
+	// a max_open_conns that Customize chose.
+	if o.DatabaseURI != "" {
+		cfg.Global.DatabaseOptions.MaxIdleConnections = cfg.Global.DatabaseOptions.MaxOpenConnections
+	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err
@@ -122,11 +130,6 @@ func build(dir, secret string, o Options) *config.Dendrite {
 
 	if o.DatabaseURI != "" {
 		cfg.Global.DatabaseOptions.ConnectionString = config.DataSource(o.DatabaseURI)
-		// Dendrite's default keeps 2 idle connections: a burst (a fan-out
-		// to hundreds of devices) then closes every other connection as
-		// it is released and opens a new one, a Postgres backend started
-		// each time, which took most of the CPU of such bursts.
-		cfg.Global.DatabaseOptions.MaxIdleConnections = cfg.Global.DatabaseOptions.MaxOpenConnections
 	} else {
 		for name, db := range componentDatabases(cfg) {
 			db.ConnectionString = config.DataSource("file:" + filepath.Join(dir, "dendrite_"+name+".db"))

@@ -113,7 +113,8 @@ func TestGeneratedPostgresConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := res.Config
-	if cfg.Global.DatabaseOptions.ConnectionString != uri || cfg.Global.DatabaseOptions.MaxOpenConnections != 7 {
+	if cfg.Global.DatabaseOptions.ConnectionString != uri || cfg.Global.DatabaseOptions.MaxOpenConnections != 7 ||
+		cfg.Global.DatabaseOptions.MaxIdleConnections != 7 {
 		t.Fatalf("global database %+v", cfg.Global.DatabaseOptions)
 	}
 	if cfg.RoomServer.Database.ConnectionString != "" {

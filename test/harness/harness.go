@@ -114,7 +114,6 @@ func customize(i int, extra func(int, *config.Dendrite)) func(*config.Dendrite) 
 	return func(cfg *config.Dendrite) {
 		cfg.UserAPI.BCryptCost = bcrypt.MinCost
 		cfg.Global.DatabaseOptions.MaxOpenConnections = maxOpenConns
-		cfg.Global.DatabaseOptions.MaxIdleConnections = maxOpenConns
 		if extra != nil {
 			extra(i, cfg)
 		}
